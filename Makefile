@@ -10,6 +10,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(STAMP): setup.py requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c requirements.txt -e ".[cpu,dev]"
+	# tensorflow-serving-api declares the full `tensorflow` wheel; tensorflow-cpu provides it.
+	$(PY) -m pip install -q --no-deps -c requirements.txt tensorflow-serving-api
 	touch $(STAMP)
 
 venv: $(STAMP)
