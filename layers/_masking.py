@@ -48,4 +48,6 @@ def merge_masks(*masks):
 
 def any_key_visible(mask, axis=-1):
     """Float32 1.0 where a query row has at least one visible key, else 0.0."""
-    return ops.cast(ops.any(ops.cast(mask, "bool"), axis=axis, keepdims=True), "float32")
+    return ops.cast(
+        ops.any(ops.cast(mask, "bool"), axis=axis, keepdims=True), "float32"
+    )

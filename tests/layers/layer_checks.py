@@ -117,7 +117,7 @@ def run_layer_test(
         loss = model.train_on_batch(inputs, target.astype(reference.dtype))
         assert np.isfinite(loss), f"training loss {loss}"
         after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
-        changed = sum(not np.allclose(b, a) for b, a in zip(before, after))
+        changed = sum(not np.allclose(b, a) for b, a in zip(before, after, strict=True))
         assert changed > 0, "one training step changed no weight"
 
     return eager
