@@ -7,7 +7,9 @@ setup(
     version="0.1.0",
     description="Attention layers and models for Keras 3, ready to tune and serve.",
     python_requires=">=3.10",
-    packages=find_packages(include=["layers", "layers.*", "zoo", "zoo.*", "training", "training.*"]),
+    packages=find_packages(
+        include=["layers", "layers.*", "zoo", "zoo.*", "training", "training.*"]
+    ),
     install_requires=[
         "keras>=3.15.1",
         "keras-tuner>=1.4.7",

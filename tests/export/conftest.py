@@ -1,0 +1,137 @@
+"""Models exported once per session, and their run in a TensorFlow-only process."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from zoo.export import SIGNATURE_BUILDERS, export_model
+from zoo.export.inspection import op_names
+
+RUNNER = os.path.join(os.path.dirname(__file__), "tf_only_runner.py")
+BATCH_SIZE = 3
+
+if keras.backend.backend() != "tensorflow":
+    collect_ignore_glob = ["test_*.py"]
+
+
+def toy_classifier(input_shape=(12, 16, 3), num_classes=5, name="toy_rgb"):
+    """A small non-square RGB classifier with the zoo's contract."""
+    inputs = keras.Input(input_shape, name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    # Enough weight bytes (~270 KB) that the file-size bound is meaningful.
+    x = keras.layers.Dense(256, activation="relu")(x)
+    x = keras.layers.Dense(256, activation="relu")(x)
+    x = keras.layers.Dropout(0.1)(x)
+    outputs = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def perturb(model, seed=0):
+    """Moves every float weight a little, so BN statistics are not 0 and 1."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        value = keras.ops.convert_to_numpy(w)
+        if np.issubdtype(value.dtype, np.floating):
+            scale = rng.uniform(0.9, 1.1, value.shape)
+            shift = rng.uniform(-0.01, 0.01, value.shape)
+            w.assign((value * scale + shift).astype(value.dtype))
+
+
+def registered_models(supported=True):
+    """Registered names whose task has (or lacks) a signature builder."""
+    from zoo import get_model_spec, list_models
+
+    return [
+        n
+        for n in list_models()
+        if (get_model_spec(n).task in SIGNATURE_BUILDERS) == supported
+    ]
+
+
+MODEL_NAMES = [*registered_models(), "toy_rgb"]
+
+
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory):
+    """name -> `ExportedModel`: every registered model plus the toy, version 1.
+
+    Registered models go through `export_model(name, weights=...)` with
+    perturbed weights saved to a `.weights.h5` file.
+    """
+    from zoo import build_model
+
+    keras.utils.set_random_seed(0)
+    root = tmp_path_factory.mktemp("saved_models")
+    weights = tmp_path_factory.mktemp("weights")
+    result = {}
+    for name in registered_models():
+        model = build_model(name)
+        perturb(model)
+        model.save_weights(weights / f"{name}.weights.h5")
+        result[name] = export_model(
+            name, root / name / "1", weights=weights / f"{name}.weights.h5"
+        )
+    toy = toy_classifier()
+    perturb(toy)
+    result[toy.name] = export_model(toy, root / toy.name / "1")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tf_only(exports, tmp_path_factory):
+    """What the TensorFlow-only process saw, and the Keras answers to compare.
+
+    Returns a dict with `unregistered_ops` and `models`: per model name, the
+    runner's `signatures`, `outputs`, `errors`, `session_outputs` and
+    `session_errors`, plus `requests` (`(signature, inputs)`), `references`
+    (the Keras answers) and `bad_requests` (`(signature, description,
+    pattern)`), in the runner's order.
+    """
+    work = tmp_path_factory.mktemp("tf_only")
+    job = {"ops": sorted({op for e in exports.values() for op in op_names(e.path)})}
+    job["models"], expected = [], {}
+    for name, exported in exports.items():
+        signatures = exported.signatures
+        examples = [s.make_example(BATCH_SIZE, i) for i, s in enumerate(signatures)]
+        pairs = list(zip(signatures, examples, strict=True))
+        requests = [(s.name, x) for s, x in pairs]
+        bad = [(s, *request) for s in signatures for request in s.bad_requests]
+        expected[name] = {
+            "requests": requests,
+            "references": [s.reference(x) for s, x in pairs],
+            "bad_requests": [(s.name, what, pattern) for s, what, _, pattern in bad],
+        }
+        job["models"].append(
+            {
+                "name": name,
+                "path": exported.path,
+                "requests": requests,
+                "bad_requests": [(s.name, what, inputs) for s, what, inputs, _ in bad],
+            }
+        )
+    with open(work / "job.pkl", "wb") as f:
+        pickle.dump(job, f)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    process = subprocess.run(
+        [sys.executable, "-I", RUNNER, str(work / "job.pkl"), str(work / "result.pkl")],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert process.returncode == 0, process.stderr[-4000:]
+    with open(work / "result.pkl", "rb") as f:
+        result = pickle.load(f)
+    for name, seen in result["models"].items():
+        seen.update(expected[name])
+    return result

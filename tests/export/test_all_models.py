@@ -1,0 +1,128 @@
+"""Every registered model, exported once and run where only TensorFlow exists.
+
+The models come from `zoo.list_models()` (plus a toy RGB classifier): a new
+model, or a new task with a builder in `SIGNATURE_BUILDERS`, is covered with
+no new test code.
+"""
+
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.export.conftest import MODEL_NAMES, registered_models
+from zoo.export.inspection import (
+    export_sizes,
+    reachable_functions,
+    signature_defs,
+    weight_bytes,
+    xla_functions,
+)
+
+# Bytes of the stored variables / their bytes in the model: Keras'
+# `model.export` stores every weight twice (ratio ~2).
+MAX_SIZE_RATIO = 1.05
+
+
+@pytest.mark.parametrize("name", registered_models(supported=False))
+def test_registered_task_has_serving_signatures(name):
+    from zoo import get_model_spec
+
+    pytest.skip(
+        f"{name}: task {get_model_spec(name).task!r} has no builder in "
+        "zoo.export.tasks.SIGNATURE_BUILDERS yet"
+    )
+
+
+def test_every_op_is_registered_by_tensorflow_alone(tf_only):
+    assert tf_only["unregistered_ops"] == []
+
+
+# "outputs"/"errors": through `tf.saved_model.load`; "session_...": a plain
+# `Session::Run` on the SignatureDef's tensors, as TF Serving runs them.
+CALLS = {"loaded": "", "session": "session_"}
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_signatures_answer_like_keras(name, call, exports, tf_only):
+    seen = tf_only["models"][name]
+    assert seen["signatures"] == sorted(s.name for s in exports[name].signatures)
+    atol = {s.name: s.atol for s in exports[name].signatures}
+    outputs_seen = seen[CALLS[call] + "outputs"]
+    for (signature, _), outputs, expected in zip(
+        seen["requests"], outputs_seen, seen["references"], strict=True
+    ):
+        assert sorted(outputs) == sorted(expected), signature
+        for key, want in expected.items():
+            got = outputs[key]
+            where = f"{name}/{signature}/{key}"
+            assert got.dtype == want.dtype, where
+            assert got.shape == want.shape, where
+            if np.issubdtype(want.dtype, np.floating):
+                tol = atol[signature]
+                np.testing.assert_allclose(got, want, atol=tol, rtol=tol, err_msg=where)
+            else:
+                np.testing.assert_array_equal(got, want, err_msg=where)
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_bad_requests_fail_with_clear_errors(name, call, tf_only):
+    seen = tf_only["models"][name]
+    assert seen["bad_requests"], "every signature must declare bad requests"
+    for (signature, description, pattern), error in zip(
+        seen["bad_requests"], seen[CALLS[call] + "errors"], strict=True
+    ):
+        where = f"{name}/{signature}: {description}"
+        assert error is not None, f"{where} gave an answer instead of an error"
+        assert re.search(pattern, error), f"{where}: {error[:500]}"
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_signature_defs_name_inputs_and_outputs(name, exports, tf_only):
+    defs = signature_defs(exports[name].path)
+    seen = tf_only["models"][name]
+    assert sorted(defs) == seen["signatures"]
+    for (signature, inputs), outputs in zip(
+        seen["requests"], seen["references"], strict=True
+    ):
+        sig = defs[signature]
+        assert sig.method_name == "tensorflow/serving/predict"
+        for tensors, arrays in ((sig.inputs, inputs), (sig.outputs, outputs)):
+            assert sorted(tensors) == sorted(arrays), signature
+            for key, array in arrays.items():
+                dtype = tf.string if array.dtype == object else tf.as_dtype(array.dtype)
+                assert tensors[key].dtype == dtype.as_datatype_enum, (signature, key)
+                dims = [d.size for d in tensors[key].tensor_shape.dim]
+                assert dims == [-1, *array.shape[1:]], (signature, key)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_xla_signature_carries_the_xla_attribute(name, exports):
+    path = exports[name].path
+    compiled = set(xla_functions(path))
+    signatures = exports[name].signatures
+    assert any(s.jit_compile for s in signatures)
+    for signature in signatures:
+        reached = compiled & set(reachable_functions(path, signature.name))
+        assert bool(reached) == signature.jit_compile, (signature.name, reached)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_each_weight_is_stored_once(name, exports):
+    exported = exports[name]
+    reader = tf.train.load_checkpoint(
+        os.path.join(exported.path, "variables", "variables")
+    )
+    stored = {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()}
+    del stored["_CHECKPOINTABLE_OBJECT_GRAPH"]
+    variables = exported.model.variables
+    assert len(stored) == len(variables)
+    for i, variable in enumerate(variables):
+        value = stored[f"model_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"]
+        np.testing.assert_array_equal(value, np.asarray(variable), variable.path)
+    stored_bytes = export_sizes(exported.path)["weights"]
+    assert stored_bytes <= MAX_SIZE_RATIO * weight_bytes(exported.model)

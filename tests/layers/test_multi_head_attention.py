@@ -1,0 +1,394 @@
+import keras
+import numpy as np
+import pytest
+
+import layers.multi_head_attention as mha_module
+from layers.multi_head_attention import MultiHeadAttention
+from tests.layers.layer_checks import run_layer_test
+
+B, T, S, D, DV = 2, 7, 9, 12, 10
+HEADS, KEY_DIM = 3, 4
+IMPLEMENTATIONS = ["explicit", "fused"]
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Makes the causal block path run on short sequences."""
+    monkeypatch.setattr(mha_module, "CAUSAL_BLOCK_MIN", 2)
+    monkeypatch.setattr(mha_module, "CAUSAL_BLOCKS", 3)
+
+
+def _inputs(seed=0, t_len=T, s_len=S):
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(B, t_len, D)).astype("float32")
+    v = rng.normal(size=(B, s_len, DV)).astype("float32")
+    k = rng.normal(size=(B, s_len, DV)).astype("float32")
+    return q, v, k
+
+
+def _mask(seed, shape, fully_masked_row=True, p=0.3):
+    mask = np.random.default_rng(seed).random(shape) > p
+    mask[..., 0] = True
+    if fully_masked_row:
+        mask[0, 1, :] = False
+    return mask
+
+
+def _built(query, value, key=None, seed=1, **kwargs):
+    """A layer built on the inputs, with random weights (non-zero biases)."""
+    layer = MultiHeadAttention(HEADS, KEY_DIM, **kwargs)
+    layer(query, value, key)
+    rng = np.random.default_rng(seed)
+    layer.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.weights]
+    )
+    return layer
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x).astype("float64")
+
+
+def _reference(layer, query, value, key=None, mask=None, causal=False):
+    """Float64 multi-head attention from the definitions; also the weights."""
+    key = value if key is None else key
+    wq, bq, wk, bk, wv, bv, wo, bo = [w.astype("float64") for w in layer.get_weights()]
+    q = np.einsum("btd,dhk->bhtk", query, wq) + bq[:, None, :]
+    k = np.einsum("bsd,dhk->bhsk", key, wk) + bk[:, None, :]
+    v = np.einsum("bsd,dhk->bhsk", value, wv) + bv[:, None, :]
+    logits = np.einsum("bhtk,bhsk->bhts", q, k) / np.sqrt(q.shape[-1])
+    keep = np.ones(logits.shape, dtype=bool)
+    if mask is not None:
+        keep &= np.broadcast_to(np.asarray(mask, bool)[:, None], logits.shape)
+    if causal:
+        t_len, s_len = logits.shape[-2:]
+        keep &= np.arange(t_len)[:, None] >= np.arange(s_len)[None, :]
+    weights = np.zeros_like(logits)
+    for idx in np.ndindex(logits.shape[:-1]):
+        ok = keep[idx]
+        if ok.any():
+            e = np.exp(logits[idx][ok] - logits[idx][ok].max())
+            weights[idx][ok] = e / e.sum()
+    context = np.einsum("bhts,bhsv->bthv", weights, v)
+    return np.einsum("bthv,hvo->bto", context, wo) + bo, weights
+
+
+def test_layer_causal_self_attention(small_blocks):
+    x = _inputs()[0]
+    run_layer_test(
+        MultiHeadAttention,
+        {"num_heads": HEADS, "key_dim": KEY_DIM, "implementation": "explicit"},
+        {"query": x, "value": x},
+        expected_output_shape=(B, T, D),
+        expected_num_trainable_weights=8,
+        call_kwargs={"use_causal_mask": True},
+    )
+
+
+def test_layer_cross_attention_with_masks_and_output_shape():
+    q, v, k = _inputs()
+    out = run_layer_test(
+        MultiHeadAttention,
+        {
+            "num_heads": HEADS,
+            "key_dim": KEY_DIM,
+            "value_dim": 5,
+            "dropout": 0.1,
+            "output_shape": (2, 3),
+            "kernel_regularizer": "l2",
+            "seed": 3,
+        },
+        {"query": q, "value": v, "key": k, "attention_mask": _mask(0, (B, T, S))},
+        expected_output_shape=(B, T, 2, 3),
+        expected_num_trainable_weights=8,
+    )
+    # The fully masked row: context zero, output = output-projection bias (zero).
+    np.testing.assert_array_equal(out[0, 1], np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize(
+    "case",
+    ["none", "attention", "value", "query", "causal", "causal+attention", "causal_t>s"],
+)
+def test_matches_float64_reference(implementation, case, small_blocks):
+    q, v, k = _inputs(s_len=5) if case == "causal_t>s" else _inputs()
+    t_len, s_len = q.shape[1], v.shape[1]
+    layer = _built(q, v, k, implementation=implementation)
+    kwargs, mask = {}, None
+    if "attention" in case:
+        mask = _mask(1, (B, t_len, s_len))
+        kwargs["attention_mask"] = mask
+    elif case == "value":
+        value_mask = _mask(2, (B, S), fully_masked_row=False)
+        value_mask[1] = False
+        kwargs["value_mask"], mask = value_mask, value_mask[:, None, :]
+    elif case == "query":
+        query_mask = _mask(3, (B, T), fully_masked_row=False)
+        kwargs["query_mask"], mask = query_mask, query_mask[:, :, None]
+    causal = case.startswith("causal")
+    out, scores = layer(
+        q, v, k, use_causal_mask=causal, return_attention_scores=True, **kwargs
+    )
+    expected, expected_scores = _reference(layer, q, v, k, mask, causal)
+    np.testing.assert_allclose(_np(out), expected, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(_np(scores), expected_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_matches_keras_multi_head_attention(implementation, small_blocks):
+    q, v, k = _inputs()
+    mask = _mask(4, (B, T, S), fully_masked_row=False)
+    cross = [{}, {"attention_mask": mask}, {"use_causal_mask": True}]
+    self_calls = [{"use_causal_mask": True}, {"return_attention_scores": True}]
+    for args, calls in [((q, v, k), cross), ((q, q), self_calls)]:
+        ours = MultiHeadAttention(HEADS, KEY_DIM, implementation=implementation)
+        theirs = keras.layers.MultiHeadAttention(HEADS, KEY_DIM)
+        ours(*args), theirs(*args)
+        theirs.set_weights([w * 3 + 0.1 for w in theirs.get_weights()])
+        ours.set_weights(theirs.get_weights())
+        for kwargs in calls:
+            got, want = ours(*args, **kwargs), theirs(*args, **kwargs)
+            for a, b in zip(
+                keras.tree.flatten(got), keras.tree.flatten(want), strict=True
+            ):
+                np.testing.assert_allclose(_np(a), _np(b), atol=2e-5, rtol=1e-5)
+
+
+def test_keras_masks_are_honoured():
+    ids = np.array([[3, 4, 5, 0, 0], [6, 7, 8, 9, 2]])
+    embed = keras.layers.Embedding(10, D, mask_zero=True)
+    # A fresh masked tensor per call: Keras' layer deletes its inputs' masks.
+    ours, theirs = (
+        MultiHeadAttention(HEADS, KEY_DIM),
+        keras.layers.MultiHeadAttention(HEADS, KEY_DIM),
+    )
+    ours(embed(ids), embed(ids)), theirs(embed(ids), embed(ids))
+    theirs.set_weights([w + 0.1 for w in theirs.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    got = _np(ours(embed(ids), embed(ids)))
+    want = _np(theirs(embed(ids), embed(ids)))
+    valid = ids != 0
+    plain = _np(embed(ids)).astype("float32")
+    explicit = _np(ours(plain, plain, query_mask=valid, value_mask=valid))
+    np.testing.assert_allclose(got, explicit, atol=1e-6)
+    # Unpadded queries agree with Keras; padded ones attend to nothing (bias).
+    np.testing.assert_allclose(got[valid], want[valid], atol=2e-5)
+    bias = _np(ours.output_dense.bias)
+    np.testing.assert_allclose(got[~valid], np.broadcast_to(bias, (2, D)), atol=1e-6)
+    assert np.abs(_np(ours(plain, plain))[valid] - got[valid]).max() > 1e-3
+
+
+def test_regularizer_losses_match_keras():
+    x = _inputs()[0]
+    kwargs = {"activity_regularizer": "l2", "kernel_regularizer": "l1"}
+    kwargs["bias_regularizer"] = "l2"
+    ours = MultiHeadAttention(HEADS, KEY_DIM, **kwargs)
+    theirs = keras.layers.MultiHeadAttention(HEADS, KEY_DIM, **kwargs)
+    ours(x, x), theirs(x, x)
+    theirs.set_weights([w + 0.1 for w in theirs.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    ours(x, x), theirs(x, x)
+    assert len(ours.losses) == len(theirs.losses) == 12
+    np.testing.assert_allclose(
+        sum(_np(loss) for loss in ours.losses),
+        sum(_np(loss) for loss in theirs.losses),
+        rtol=1e-5,
+    )
+
+
+def test_masked_keys_do_not_change_outputs():
+    q, v, k = _inputs()
+    value_mask = _mask(5, (B, S), fully_masked_row=False)
+    attention_mask = _mask(6, (B, T, S), fully_masked_row=False)
+    changed_v, changed_k = v.copy(), k.copy()
+    changed_v[~value_mask] += 10.0
+    changed_k[~value_mask] -= 10.0
+    for implementation in IMPLEMENTATIONS:
+        layer = _built(q, v, k, implementation=implementation)
+        kw = {"value_mask": value_mask, "attention_mask": attention_mask}
+        before = _np(layer(q, v, k, **kw))
+        after = _np(layer(q, changed_v, changed_k, **kw))
+        np.testing.assert_allclose(after, before, atol=1e-6)
+        assert np.abs(_np(layer(q, changed_v, changed_k)) - before).max() > 1e-2
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_causal_outputs_do_not_see_the_future(implementation, small_blocks):
+    x = _inputs()[0]
+    layer = _built(x, x, implementation=implementation)
+    base = _np(layer(x, x, use_causal_mask=True))
+    for t in range(T - 1):
+        future = x.copy()
+        rng = np.random.default_rng(t)
+        future[:, t + 1 :] = rng.normal(size=future[:, t + 1 :].shape)
+        out = _np(layer(future, future, use_causal_mask=True))
+        np.testing.assert_allclose(out[:, : t + 1], base[:, : t + 1], atol=1e-6)
+        assert np.abs(out[:, t + 1 :] - base[:, t + 1 :]).max() > 1e-3
+
+
+def test_causal_blocks_are_used(small_blocks, monkeypatch):
+    calls = []
+    attend = MultiHeadAttention._attend
+
+    def spy(self, q, *args):
+        calls.append(tuple(q.shape))
+        return attend(self, q, *args)
+
+    x = _inputs()[0]
+    layer = _built(x, x, implementation="explicit")
+    monkeypatch.setattr(MultiHeadAttention, "_attend", spy)
+    layer(x, x, use_causal_mask=True)
+    assert [shape[2] for shape in calls] == [2, 3, 2]
+    calls.clear()
+    layer(x, x)
+    assert [shape[2] for shape in calls] == [T]
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_self_attention_is_permutation_equivariant(implementation):
+    x = _inputs()[0]
+    layer = _built(x, x, implementation=implementation)
+    perm = np.random.default_rng(7).permutation(T)
+    out = _np(layer(x, x))
+    permuted = _np(layer(x[:, perm], x[:, perm]))
+    np.testing.assert_allclose(permuted, out[:, perm], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["explicit", "fused", "dropout", "causal", "causal_fused", "jit", "jit_fused"],
+)
+def test_fully_masked_rows_give_the_bias(path, small_blocks):
+    x = _inputs()[0]
+    implementation = "fused" if path.endswith("fused") else "explicit"
+    dropout = 0.5 if path == "dropout" else 0.0
+    layer = _built(x, x, implementation=implementation, dropout=dropout)
+    mask = _mask(8, (B, T, T))  # row 1 of batch 0 sees no key
+    if path.startswith("causal"):
+        mask[1, :, 0] = False  # query 0 of batch 1 sees no key under causality
+    kwargs = {"attention_mask": mask, "use_causal_mask": path.startswith("causal")}
+    if path.startswith("jit"):
+        inputs = {"query": x, "value": x, "attention_mask": mask}
+        symbolic = {
+            n: keras.Input(a.shape[1:], dtype=a.dtype, name=n)
+            for n, a in inputs.items()
+        }
+        model = keras.Model(symbolic, layer(**symbolic))
+        model.compile(jit_compile=True)
+        out = np.asarray(model.predict_on_batch(inputs), "float64")
+        scores = None
+    else:
+        out, scores = layer(
+            x, x, return_attention_scores=True, training=path == "dropout", **kwargs
+        )
+        out, scores = _np(out), _np(scores)
+    bias = _np(layer.output_dense.bias)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0, 1], bias, atol=1e-6)
+    if path.startswith("causal"):
+        np.testing.assert_allclose(out[1, 0], bias, atol=1e-6)
+    assert np.abs(out[0, 0] - bias).max() > 1e-3
+    if scores is not None and path != "dropout":
+        np.testing.assert_array_equal(scores[0, :, 1], 0.0)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("causal", [False, True])
+def test_output_does_not_depend_on_returning_scores(
+    implementation, causal, small_blocks
+):
+    q, v, k = _inputs()
+    layer = _built(q, v, k, implementation=implementation)
+    mask = _mask(9, (B, T, S))
+    for kwargs in ({}, {"attention_mask": mask}):
+        plain = _np(layer(q, v, k, use_causal_mask=causal, **kwargs))
+        with_scores, _ = layer(
+            q, v, k, use_causal_mask=causal, return_attention_scores=True, **kwargs
+        )
+        assert np.abs(plain - _np(with_scores)).max() <= 1e-6
+
+
+def test_dropout_only_in_training():
+    x = _inputs()[0]
+    layer = _built(x, x, dropout=0.5, seed=4)
+    inference = _np(layer(x, x))
+    np.testing.assert_array_equal(_np(layer(x, x, training=False)), inference)
+    trained = _np(layer(x, x, training=True))
+    assert np.all(np.isfinite(trained)) and np.abs(trained - inference).max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    "policy,atol", [("mixed_bfloat16", 0.05), ("mixed_float16", 0.01)]
+)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_mixed_precision_close_to_float32(policy, atol, implementation):
+    q, v, k = _inputs()
+    mask = _mask(10, (B, T, S))
+    reference = _built(q, v, k, implementation=implementation)
+    expected = _np(reference(q, v, k, attention_mask=mask))
+    keras.config.set_dtype_policy(policy)
+    layer = MultiHeadAttention(HEADS, KEY_DIM, implementation=implementation)
+    layer(q, v, k)
+    layer.set_weights(reference.get_weights())
+    out, scores = layer(q, v, k, attention_mask=mask, return_attention_scores=True)
+    assert keras.backend.standardize_dtype(out.dtype) == policy.split("_")[1]
+    assert keras.backend.standardize_dtype(scores.dtype) == policy.split("_")[1]
+    assert np.all(np.isfinite(_np(out)))
+    np.testing.assert_allclose(_np(out), expected, atol=atol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"num_heads": 0}, "num_heads"),
+        ({"num_heads": 2.5}, "num_heads"),
+        ({"key_dim": -1}, "key_dim"),
+        ({"value_dim": 0}, "value_dim"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"output_shape": 0}, "output_shape"),
+        ({"implementation": "flash"}, "implementation"),
+        ({"attention_axes": (2,)}, "attention_axes"),
+        ({"sliding_window": 4}, "sliding_window"),
+        ({"use_gate": True}, "use_gate"),
+        ({"flash_attention": True}, "flash_attention"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, name):
+    args = {"num_heads": 2, "key_dim": 4, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        MultiHeadAttention(**args)
+
+
+def test_keras_defaults_of_dropped_arguments_are_accepted():
+    config = keras.layers.MultiHeadAttention(2, 4).get_config()
+    layer = MultiHeadAttention.from_config(config)
+    assert layer.num_heads == 2 and layer.key_dim == 4
+
+
+@pytest.mark.parametrize(
+    "args,kwargs,name",
+    [
+        (((B, D), (B, S, DV)), {}, "query"),
+        (((B, T, D), (B, S, 2, DV)), {}, "value"),
+        (((B, T, D), (B, S, DV), (B, DV)), {}, "key"),
+        (((B, T, D), (B + 1, S, DV)), {}, "batch size"),
+        (((B, T, D), (B, S, DV), (B, S + 1, DV)), {}, "same length"),
+        (((B, T, D), (B, S, DV)), {"attention_mask": (B, T, S + 1)}, "attention_mask"),
+        (((B, T, D), (B, S, DV)), {"attention_mask": (3, B, T, S)}, "attention_mask"),
+        (((B, T, D), (B, S, DV)), {"value_mask": (B, T)}, "value_mask"),
+        (((B, T, D), (B, S, DV)), {"query_mask": (B + 1, T)}, "query_mask"),
+    ],
+)
+def test_bad_inputs(args, kwargs, name):
+    tensors = [np.zeros(shape, "float32") for shape in args]
+    masks = {n: np.ones(shape, bool) for n, shape in kwargs.items()}
+    layer = MultiHeadAttention(2, 4)
+    with pytest.raises(ValueError, match=name):
+        layer(*tensors, **masks)
+    if len(args[0]) == 3 and len(args[1]) == 3:
+        layer = MultiHeadAttention(2, 4)
+        layer.build((B, T, D), (B, S, DV))
+        with pytest.raises(ValueError, match=name):
+            layer(*tensors, **masks)

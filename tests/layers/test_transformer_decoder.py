@@ -1,0 +1,181 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from keras.src.backend import get_keras_mask
+
+from layers.transformer_decoder import TransformerDecoder
+from tests.layers.layer_checks import run_layer_test
+from tests.layers.test_transformer_encoder import (
+    np_attention,
+    np_feedforward,
+    np_residual,
+    pair_mask,
+)
+
+
+def np_decoder(layer, x, padding, encoder=None, encoder_padding=None):
+    """Float64 reference: causal self-attention, cross-attention, feed-forward."""
+    length = x.shape[1]
+    causal = np.tril(np.ones((length, length), bool))[None]
+    self_mask = pair_mask(padding, padding) & causal
+    nf = layer.normalize_first
+    x = np_residual(
+        nf,
+        layer.self_attention_norm,
+        x,
+        lambda y: np_attention(layer.self_attention, y, y, self_mask),
+    )
+    if encoder is not None:
+        cross_mask = pair_mask(padding, encoder_padding)
+        x = np_residual(
+            nf,
+            layer.cross_attention_norm,
+            x,
+            lambda y: np_attention(layer.cross_attention, y, encoder, cross_mask),
+        )
+    return np_residual(
+        nf, layer.feedforward_norm, x, lambda y: np_feedforward(layer, y)
+    )
+
+
+RNG = np.random.default_rng(1)
+X = RNG.normal(size=(2, 6, 8)).astype("float32")
+ENCODER = RNG.normal(size=(2, 4, 10)).astype("float32")
+PADDING = np.array([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0]], dtype=bool)
+ENCODER_PADDING = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=bool)
+KWARGS = {
+    "num_heads": 2,
+    "intermediate_dim": 12,
+    "dropout": 0.0,
+    "activation": "relu",
+    "layer_norm_epsilon": 1e-5,
+    "key_dim": None,
+    "kernel_initializer": "glorot_uniform",
+    "bias_initializer": "random_normal",
+}
+
+
+def test_layer_decoder_only_pre_norm():
+    kwargs = {**KWARGS, "normalize_first": True}
+    data = {"decoder_sequence": X, "decoder_padding_mask": PADDING}
+    run_layer_test(TransformerDecoder, kwargs, data, (2, 6, 8), 16)
+
+
+def test_layer_with_encoder_post_norm():
+    kwargs = {**KWARGS, "normalize_first": False, "dropout": 0.1}
+    data = {
+        "decoder_sequence": X,
+        "encoder_sequence": ENCODER,
+        "decoder_padding_mask": PADDING,
+        "encoder_padding_mask": ENCODER_PADDING,
+    }
+    run_layer_test(TransformerDecoder, kwargs, data, (2, 6, 8), 26)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_matches_numpy_reference(normalize_first):
+    x64, encoder64 = X.astype("float64"), ENCODER.astype("float64")
+    layer = TransformerDecoder(**{**KWARGS, "normalize_first": normalize_first})
+    out = layer(X, ENCODER, PADDING, ENCODER_PADDING)
+    expected = np_decoder(layer, x64, PADDING, encoder64, ENCODER_PADDING)
+    np.testing.assert_allclose(ops.convert_to_numpy(out), expected, atol=1e-4)
+
+    decoder_only = TransformerDecoder(**{**KWARGS, "normalize_first": normalize_first})
+    out = decoder_only(X)
+    expected = np_decoder(decoder_only, x64, np.ones((2, 6), bool))
+    np.testing.assert_allclose(ops.convert_to_numpy(out), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("with_encoder", [False, True])
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_causality(with_encoder, normalize_first):
+    layer = TransformerDecoder(2, 12, normalize_first=normalize_first)
+    encoder = ENCODER if with_encoder else None
+    for cut in (1, 3, 5):
+        changed = X.copy()
+        changed[:, cut:] = RNG.normal(size=changed[:, cut:].shape) * 10
+        a = ops.convert_to_numpy(layer(X, encoder))
+        b = ops.convert_to_numpy(layer(changed, encoder))
+        np.testing.assert_allclose(a[:, :cut], b[:, :cut], atol=1e-5)
+        assert not np.allclose(a[:, cut:], b[:, cut:], atol=1e-3)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_padding_masks(normalize_first):
+    layer = TransformerDecoder(2, 12, normalize_first=normalize_first)
+    changed_x, changed_encoder = X.copy(), ENCODER.copy()
+    changed_x[~PADDING] = 10 * RNG.normal(size=changed_x[~PADDING].shape)
+    changed_encoder[~ENCODER_PADDING] = 10.0
+    masks = {"decoder_padding_mask": PADDING, "encoder_padding_mask": ENCODER_PADDING}
+    a = ops.convert_to_numpy(layer(X, ENCODER, **masks))
+    b = ops.convert_to_numpy(layer(changed_x, changed_encoder, **masks))
+    np.testing.assert_allclose(a[PADDING], b[PADDING], atol=1e-5)
+    unmasked = ops.convert_to_numpy(layer(changed_x, changed_encoder))
+    assert not np.allclose(unmasked[PADDING], b[PADDING], atol=1e-3)
+
+
+def test_keras_masks_act_as_padding_masks():
+    layer = TransformerDecoder(2, 12)
+    x, encoder = X * PADDING[..., None], ENCODER * ENCODER_PADDING[..., None]
+    masking = keras.layers.Masking(0.0)
+    out = layer(masking(x), masking(encoder))
+    explicit = layer(x, encoder, PADDING, ENCODER_PADDING)
+    np.testing.assert_allclose(out, explicit, atol=1e-6)
+    np.testing.assert_array_equal(ops.convert_to_numpy(get_keras_mask(out)), PADDING)
+
+
+def test_mixed_bfloat16_is_finite():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    layer = TransformerDecoder(2, 12)
+    encoder_padding = ENCODER_PADDING.copy()
+    encoder_padding[0] = False  # no visible encoder token for the first sequence
+    out = layer(X * 100, ENCODER, PADDING, encoder_padding)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert np.all(np.isfinite(ops.convert_to_numpy(ops.cast(out, "float32"))))
+
+
+def test_encoder_sequence_must_match_build():
+    decoder_only = TransformerDecoder(2, 12)
+    decoder_only(X)
+    with pytest.raises(ValueError, match="decoder-only"):
+        decoder_only(X, ENCODER)
+    with_encoder = TransformerDecoder(2, 12)
+    with_encoder(X, ENCODER)
+    with pytest.raises(ValueError, match="encoder_sequence=None"):
+        with_encoder(X)
+    with pytest.raises(ValueError, match="encoder_padding_mask"):
+        TransformerDecoder(2, 12)(X, encoder_padding_mask=ENCODER_PADDING)
+
+
+def test_key_dim_default_needs_divisible_hidden_size():
+    with pytest.raises(ValueError, match="num_heads=3"):
+        TransformerDecoder(3, 12)(X)
+    assert tuple(TransformerDecoder(3, 12, key_dim=5)(X, ENCODER).shape) == X.shape
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"num_heads": -1}, "num_heads"),
+        ({"intermediate_dim": 0}, "intermediate_dim"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"layer_norm_epsilon": "small"}, "layer_norm_epsilon"),
+        ({"key_dim": 1.5}, "key_dim"),
+    ],
+)
+def test_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        TransformerDecoder(**{"num_heads": 2, "intermediate_dim": 12, **kwargs})
+
+
+def test_bad_masks_and_inputs():
+    layer = TransformerDecoder(2, 12)
+    with pytest.raises(ValueError, match="decoder_padding_mask"):
+        layer(X, ENCODER, decoder_padding_mask=np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match="encoder_padding_mask"):
+        layer(X, ENCODER, encoder_padding_mask=np.ones((2, 6), bool))
+    with pytest.raises(ValueError, match="rank 3"):
+        TransformerDecoder(2, 12)(X[0])
+    with pytest.raises(ValueError, match="rank 3"):
+        TransformerDecoder(2, 12)(X, ENCODER[0])

@@ -1,0 +1,245 @@
+"""Image-classification datasets from the tensorflow-datasets catalog, by name.
+
+Any catalog dataset with an `image` feature and a `label` `ClassLabel` feature
+loads as batches of `(float32 images in [0, 1], int32 labels)`.
+
+The data come from a prepared copy in the data directory (`data_dir`, else
+`$TFDS_DATA_DIR`), else offline from a folder of original files (`manual_dir`,
+else `$ZOO_MANUAL_DIR`), else from tfds' download: see `training.data_source`.
+Anything missing raises `DatasetError` with the fix in its message.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from layers._validation import check_positive_int
+from training.data_source import get_builder, prepare, prepare_builder
+from training.dataset_error import DatasetError
+from training.dataset_info import DatasetInfo
+
+__all__ = ["DatasetError", "load_image_classification", "prepare", "split_off"]
+
+# Held out as the test set of a dataset that has no test or validation split.
+_TEST_FRACTION = 0.1
+
+
+def _check_features(name, builder):
+    features = builder.info.features
+    keys = list(features.keys())
+    if "image" not in keys or "label" not in keys:
+        raise DatasetError(
+            f"Dataset {name!r} is not an image-classification dataset: it needs "
+            f"`image` and `label` features; it has {keys}."
+        )
+    label = features["label"]
+    if not isinstance(label, tfds.features.ClassLabel):
+        raise DatasetError(
+            f"Dataset {name!r}: its `label` feature must be a ClassLabel. "
+            f"Received: {type(label).__name__}"
+        )
+    return features["image"], label
+
+
+def _parts(spec, builder):
+    """`[(split_name, start, stop), ...]` read by split spec `spec`."""
+    splits = builder.info.splits
+    try:
+        parts = tfds.core.ReadInstruction.from_spec(spec).to_absolute(splits)
+    except (ValueError, KeyError, AssertionError) as e:
+        raise DatasetError(
+            f"Invalid split {spec!r} for dataset {builder.name!r} (splits: "
+            f"{sorted(splits)}): {e}"
+        ) from None
+    return [
+        (
+            p.splitname,
+            p.from_ or 0,
+            splits[p.splitname].num_examples if p.to is None else p.to,
+        )
+        for p in parts
+    ]
+
+
+def _num_examples(spec, builder):
+    return sum(stop - start for _, start, stop in _parts(spec, builder))
+
+
+def split_off(spec, fraction, builder):
+    """Divides split `spec` into `(kept, held_out)` specs, holding out the last
+    `fraction` of its examples (at least one)."""
+    parts = _parts(spec, builder)
+    if len(parts) != 1:
+        raise DatasetError(
+            f"Split {spec!r} must read one split to be divided. Received: {spec!r}"
+        )
+    split, start, stop = parts[0]
+    held = max(1, int(round((stop - start) * fraction)))
+    if held >= stop - start:
+        raise DatasetError(
+            f"Split {spec!r} has {stop - start} examples: too few to hold out "
+            f"{fraction:.0%} of them."
+        )
+    cut = stop - held
+    return f"{split}[{start}:{cut}]", f"{split}[{cut}:{stop}]"
+
+
+def _resolve_splits(builder, train_split, test_split, validation_split):
+    splits = builder.info.splits
+    train_split = train_split or "train"
+    if test_split is None:
+        test_split = next((s for s in ("test", "validation") if s in splits), None)
+        if test_split is None:
+            train_split, test_split = split_off(train_split, _TEST_FRACTION, builder)
+    val_split = None
+    if validation_split is not None:
+        train_split, val_split = split_off(train_split, validation_split, builder)
+    return train_split, test_split, val_split
+
+
+def _check_fraction(validation_split):
+    if validation_split is None:
+        return None
+    if (
+        isinstance(validation_split, bool)
+        or not isinstance(validation_split, (int, float))
+        or not 0.0 < validation_split < 1.0
+    ):
+        raise ValueError(
+            "Argument `validation_split` must be a float in (0, 1) or None. "
+            f"Received: validation_split={validation_split!r}"
+        )
+    return float(validation_split)
+
+
+def _image_shape(name, image, image_size):
+    height, width, channels = image.shape
+    if channels is None:
+        raise DatasetError(f"Dataset {name!r} has images of unknown channel count.")
+    if image_size is not None:
+        height, width = (check_positive_int("image_size", int(s)) for s in image_size)
+    elif height is None or width is None:
+        raise DatasetError(
+            f"Dataset {name!r} has images of varying size {image.shape}: pass "
+            "`image_size=(height, width)` to resize them."
+        )
+    return int(height), int(width), int(channels)
+
+
+def _pipeline(builder, split, training, batch_size, seed, shuffle_buffer, cache, size):
+    image_dtype = np.dtype(builder.info.features["image"].np_dtype)
+    integer = np.issubdtype(image_dtype, np.integer)
+    scale = 1.0 / np.iinfo(image_dtype).max if integer else 1.0
+    read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
+    ds = builder.as_dataset(
+        split=split, shuffle_files=training, read_config=read_config
+    )
+
+    def select(example):
+        image = example["image"]
+        if size is not None:
+            image = tf.image.resize(image, size, antialias=True)
+            image = tf.cast(tf.round(image), image_dtype)
+        return image, tf.cast(example["label"], tf.int32)
+
+    ds = ds.map(select, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache() if cache is True else ds.cache(os.fspath(cache))
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(
+        lambda x, y: (tf.cast(x, tf.float32) * scale, y),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def load_image_classification(
+    name,
+    batch_size=128,
+    data_dir=None,
+    manual_dir=None,
+    seed=0,
+    shuffle_buffer=10_000,
+    validation_split=None,
+    train_split=None,
+    test_split=None,
+    image_size=None,
+    cache=True,
+):
+    """Loads a catalog image-classification dataset as batched `tf.data` pipelines.
+
+    Training batches are shuffled (files with `seed`, examples with a
+    `shuffle_buffer` reshuffled every epoch, same order for the same seed);
+    test and validation batches keep the file order. Examples are cached as
+    stored (uint8) and scaled to float32 after batching.
+
+    Args:
+        name: a tensorflow-datasets name with `image` and `label` features,
+            e.g. `"mnist"`, `"cifar10"`, `"fashion_mnist"`.
+        batch_size: examples per batch.
+        data_dir: where prepared datasets live (default `$TFDS_DATA_DIR`, else
+            tfds' default `~/tensorflow_datasets`).
+        manual_dir: folder of the original files for offline preparation
+            (default `$ZOO_MANUAL_DIR`; `data/mnist` holds MNIST's).
+        seed: seed of the file and example shuffles.
+        shuffle_buffer: size of the example shuffle buffer.
+        validation_split: optional fraction in (0, 1) of the training split
+            held out (its last examples) as `info.validation_ds`.
+        train_split: tfds split read for training (default `"train"`), e.g.
+            `"train[:512]"`.
+        test_split: tfds split read for testing (default `"test"`, else
+            `"validation"`, else the last 10% of the training split).
+        image_size: optional `(height, width)` to resize to (needed for
+            datasets of varying image size).
+        cache: `True` to cache in memory, `False` not to, or a file path.
+
+    Returns:
+        `(train_ds, test_ds, info)`: batches of `(images (B, H, W, C) float32
+        in [0, 1], labels (B,) int32)`, and a `DatasetInfo`.
+
+    Raises:
+        DatasetError: unknown or unsuitable dataset, or data missing.
+    """
+    batch_size = check_positive_int("batch_size", batch_size)
+    shuffle_buffer = check_positive_int("shuffle_buffer", shuffle_buffer)
+    validation_split = _check_fraction(validation_split)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"Argument `seed` must be an integer. Received: seed={seed!r}")
+    builder = get_builder(name, data_dir)
+    image, label = _check_features(name, builder)
+    shape = _image_shape(name, image, image_size)
+    builder = prepare_builder(builder, name, manual_dir)
+    train_split, test_split, val_split = _resolve_splits(
+        builder, train_split, test_split, validation_split
+    )
+    counts = [
+        0 if split is None else _num_examples(split, builder)
+        for split in (train_split, test_split, val_split)
+    ]
+    size = None if image_size is None else shape[:2]
+    args = (batch_size, seed, shuffle_buffer, cache, size)
+    train_ds = _pipeline(builder, train_split, True, *args)
+    test_ds = _pipeline(builder, test_split, False, *args)
+    val_ds = None
+    if val_split is not None:
+        val_ds = _pipeline(builder, val_split, False, *args)
+    info = DatasetInfo(
+        name=builder.name,
+        num_classes=int(label.num_classes),
+        input_shape=shape,
+        class_names=tuple(label.names),
+        train_examples=counts[0],
+        test_examples=counts[1],
+        validation_examples=counts[2],
+        train_split=train_split,
+        test_split=test_split,
+        validation_split=val_split,
+        validation_ds=val_ds,
+    )
+    return train_ds, test_ds, info

@@ -1,0 +1,150 @@
+"""Where tfds datasets come from: a data directory, a manual folder, the network.
+
+In order:
+
+1. a prepared copy in the data directory: argument `data_dir`, else the
+   environment variable `TFDS_DATA_DIR`, else tfds' default
+   (`~/tensorflow_datasets`);
+2. offline, the original files in a manual folder: argument `manual_dir`, else
+   the environment variable `ZOO_MANUAL_DIR` (the repository carries MNIST's in
+   `data/mnist`); tfds prepares the dataset from them once;
+3. online, tfds' own download (after a quick check that its host answers, so
+   that a machine without network fails at once rather than after minutes of
+   retries).
+
+Anything missing raises `DatasetError` with the fix in its message.
+"""
+
+import difflib
+import os
+import socket
+import urllib.parse
+
+import tensorflow_datasets as tfds
+
+from training.dataset_error import DatasetError
+
+MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
+DATA_DIR_ENV = "TFDS_DATA_DIR"
+CATALOG_URL = "https://www.tensorflow.org/datasets/catalog/overview"
+
+
+def resolve_manual_dir(manual_dir=None):
+    """`manual_dir`, else `$ZOO_MANUAL_DIR`, else `None`."""
+    return manual_dir or os.environ.get(MANUAL_DIR_ENV) or None
+
+
+def resolve_data_dir(data_dir=None):
+    """`data_dir`, else `$TFDS_DATA_DIR`, else `None` (tfds' default)."""
+    return data_dir or os.environ.get(DATA_DIR_ENV) or None
+
+
+def get_builder(name, data_dir=None):
+    """The tfds builder of catalog dataset `name` (e.g. `"mnist"`, `"cifar10:3.*"`).
+
+    Raises:
+        DatasetError: if `name` is not in the catalog.
+    """
+    if not isinstance(name, str) or not name:
+        raise DatasetError(
+            "Argument `name` must be a tensorflow-datasets name. "
+            f"Received: name={name!r}"
+        )
+    try:
+        return tfds.builder(name, data_dir=resolve_data_dir(data_dir))
+    except tfds.core.registered.DatasetNotFoundError:
+        base = name.split(":")[0].split("/")[0]
+        close = difflib.get_close_matches(base, tfds.list_builders(), n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise DatasetError(
+            f"Unknown dataset {name!r}: not in the tensorflow-datasets catalog."
+            f"{hint} See {CATALOG_URL}"
+        ) from None
+
+
+def _can_reach(url, timeout=5.0):
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def prepare(name, data_dir=None, manual_dir=None):
+    """Prepares dataset `name` (once) and returns its tfds builder.
+
+    A prepared copy in the data directory is used as is. Otherwise the
+    original files are read from the manual folder when one is given (no
+    network), else downloaded.
+
+    Args:
+        name: a tensorflow-datasets name.
+        data_dir: where prepared datasets live (default `$TFDS_DATA_DIR` or
+            tfds' default).
+        manual_dir: folder of the original files (default `$ZOO_MANUAL_DIR`).
+
+    Returns:
+        The prepared `tfds.core.DatasetBuilder`.
+
+    Raises:
+        DatasetError: unknown name, files missing, or no network.
+    """
+    return prepare_builder(get_builder(name, data_dir), name, manual_dir)
+
+
+def prepare_builder(builder, name, manual_dir=None):
+    """Prepares the dataset of tfds `builder` (see `prepare`); returns it."""
+    if builder.is_prepared():
+        return builder
+    manual_dir = resolve_manual_dir(manual_dir)
+    where = f"in {builder.data_dir}"
+    if manual_dir is not None:
+        manual_dir = os.path.abspath(os.path.expanduser(os.fspath(manual_dir)))
+        _check_manual_dir(name, builder, manual_dir, where)
+    else:
+        _check_network(name, builder, where)
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    try:
+        builder.download_and_prepare(download_config=config)
+    except Exception as e:
+        source = f"the manual folder {manual_dir}" if manual_dir else "the network"
+        detail = " ".join(str(e).split())[:400]
+        raise DatasetError(
+            f"Could not prepare dataset {name!r} from {source}: "
+            f"{type(e).__name__}: {detail}"
+        ) from e
+    return builder
+
+
+def _check_manual_dir(name, builder, manual_dir, where):
+    if not os.path.isdir(manual_dir):
+        raise DatasetError(
+            f"Dataset {name!r} is not prepared {where} and its manual folder "
+            f"{manual_dir} does not exist. Put the original files there (argument "
+            f"`manual_dir`, --manual-dir or ${MANUAL_DIR_ENV}), or unset it to "
+            "download them."
+        )
+    expected = [i.filename for i in (builder.url_infos or {}).values() if i.filename]
+    missing = sorted(
+        f for f in expected if not os.path.exists(os.path.join(manual_dir, f))
+    )
+    if missing:
+        raise DatasetError(
+            f"Dataset {name!r} is not prepared {where} and the manual folder "
+            f"{manual_dir} lacks {', '.join(missing)}. Copy the original files "
+            "there, or unset the manual folder to download them."
+        )
+
+
+def _check_network(name, builder, where):
+    urls = list(builder.url_infos or {})
+    if urls and not _can_reach(urls[0]):
+        host = urllib.parse.urlsplit(urls[0]).hostname
+        raise DatasetError(
+            f"Dataset {name!r} is not prepared {where} and cannot be downloaded: "
+            f"no connection to {host}. Pass a folder of the original files with "
+            f"`manual_dir` (--manual-dir or ${MANUAL_DIR_ENV}; data/mnist holds "
+            f"MNIST's), or set `data_dir` (${DATA_DIR_ENV}) to a prepared copy."
+        )

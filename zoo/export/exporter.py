@@ -1,0 +1,150 @@
+"""`export_model`: a zoo model as a TF Serving SavedModel, each weight stored once."""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from zoo.export.exported_model import ExportedModel
+from zoo.export.tasks import serving_signatures
+
+_DEFAULT_TASK = "image_classification"
+
+
+def export_model(model_or_name, output_dir, weights=None, *, task=None, **overrides):
+    """Writes a SavedModel for TF Serving with named, task-specific signatures.
+
+    The SavedModel holds the model's variables once (`model.export` stores
+    each twice, keras-team/keras#23553) and the signatures of the task (see
+    `zoo.export.tasks.SIGNATURE_BUILDERS`): for image classification
+    `serving_default`, `serving_xla` (XLA-compiled) and `serving_bytes`
+    (encoded images). It is written next to `output_dir` and then renamed, so
+    a model server watching the parent directory never sees half a version.
+
+    Args:
+        model_or_name: a registered model name (see `zoo.list_models()`) or a
+            `keras.Model`.
+        output_dir: the version directory to create, `.../NAME/VERSION` with a
+            numeric `VERSION` (TF Serving's layout). It must not exist or be
+            empty.
+        weights: optional `.keras` file (loaded with `safe_mode=True`) or
+            `.weights.h5` file whose weights replace the built ones. Without
+            it, the model is exported as built.
+        task: the task of a `keras.Model` (default `"image_classification"`);
+            for a registered name it must be omitted or match the name's task.
+        **overrides: `build_model` arguments for a registered name.
+
+    Returns:
+        An `ExportedModel`.
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "export_model needs the TensorFlow backend (KERAS_BACKEND=tensorflow). "
+            f"Current backend: {keras.backend.backend()}"
+        )
+    output_dir = _check_output_dir(output_dir)
+    name, model, task = _resolve_model(model_or_name, task, overrides)
+    if weights is not None:
+        _load_weights(model, weights)
+    signatures = serving_signatures(model, task)
+    _save(model, signatures, output_dir)
+    return ExportedModel(name, output_dir, task, model, tuple(signatures))
+
+
+def _check_output_dir(output_dir):
+    path = os.path.abspath(os.fspath(output_dir))
+    if not os.path.basename(path).isdigit():
+        raise ValueError(
+            "Argument `output_dir` must end in a numeric version directory "
+            "(TF Serving's NAME/VERSION layout, e.g. saved_models/cbam_cnn_small/1). "
+            f"Received: output_dir={output_dir!r}"
+        )
+    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        raise FileExistsError(
+            f"Argument `output_dir` must not exist or be empty: a served version "
+            f"is never overwritten. Received: output_dir={output_dir!r}"
+        )
+    return path
+
+
+def _resolve_model(model_or_name, task, overrides):
+    if isinstance(model_or_name, keras.Model):
+        if overrides:
+            raise ValueError(
+                "Build overrides need a registered model name, not a keras.Model. "
+                f"Received: overrides={sorted(overrides)}"
+            )
+        return model_or_name.name, model_or_name, task or _DEFAULT_TASK
+    if not isinstance(model_or_name, str):
+        raise TypeError(
+            "Argument `model_or_name` must be a registered model name or a "
+            f"keras.Model. Received: model_or_name={model_or_name!r}"
+        )
+    from zoo import build_model, get_model_spec
+
+    spec = get_model_spec(model_or_name)
+    if task is not None and task != spec.task:
+        raise ValueError(
+            f"Argument `task` must be omitted or {spec.task!r} for model "
+            f"{model_or_name!r}. Received: task={task!r}"
+        )
+    return model_or_name, build_model(model_or_name, **overrides), spec.task
+
+
+def _load_weights(model, weights):
+    path = os.fspath(weights)
+    if not path.endswith((".keras", ".weights.h5")):
+        raise ValueError(
+            "Argument `weights` must be a `.keras` or `.weights.h5` file. "
+            f"Received: weights={weights!r}"
+        )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No weights file at weights={weights!r}")
+    if path.endswith(".weights.h5"):
+        model.load_weights(path)
+        return
+    trained = keras.saving.load_model(path, safe_mode=True, compile=False)
+    mine = [tuple(w.shape) for w in model.weights]
+    theirs = [tuple(w.shape) for w in trained.weights]
+    if mine != theirs:
+        raise ValueError(
+            f"The model in weights={weights!r} does not match the model to export "
+            f"(its weight shapes differ: {len(theirs)} weights vs {len(mine)}); "
+            "pass the build overrides it was trained with."
+        )
+    model.set_weights(trained.get_weights())
+
+
+def _save(model, signatures, output_dir):
+    root = tf.Module()
+    # The raw tf.Variables behind the Keras variables, tracked once: tracking
+    # the Keras wrappers as well would store every weight twice.
+    root.model_variables = [_tf_variable(v) for v in model.variables]
+    concrete = {s.name: s.function.get_concrete_function() for s in signatures}
+    parent = os.path.dirname(output_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}-", dir=parent)
+    try:
+        tf.saved_model.save(
+            root,
+            staging,
+            signatures=concrete,
+            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+        )
+        if os.path.isdir(output_dir):
+            os.rmdir(output_dir)
+        os.replace(staging, output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _tf_variable(variable):
+    value = variable.value
+    if not isinstance(value, tf.Variable):
+        raise TypeError(
+            f"Variable {variable.path} is not backed by a tf.Variable "
+            f"(received {type(value).__name__}); export needs the TensorFlow backend."
+        )
+    return value

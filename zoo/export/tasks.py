@@ -1,0 +1,34 @@
+"""Serving signatures per task: supporting a task means one builder here."""
+
+from zoo.export.image_classification import image_classification_signatures
+
+# task -> builder(model) -> list of `ServingSignature`.
+SIGNATURE_BUILDERS = {
+    "image_classification": image_classification_signatures,
+}
+
+
+def serving_signatures(model, task):
+    """The `ServingSignature`s of `model` for `task`.
+
+    Args:
+        model: a `keras.Model` (TensorFlow backend) following the task's
+            input and output contract.
+        task: a key of `SIGNATURE_BUILDERS`.
+
+    Returns:
+        A list of `ServingSignature`; the first is `serving_default`.
+    """
+    if task not in SIGNATURE_BUILDERS:
+        raise ValueError(
+            f"Argument `task` must be one of {sorted(SIGNATURE_BUILDERS)} (tasks "
+            f"with serving signatures). Received: task={task!r}"
+        )
+    signatures = list(SIGNATURE_BUILDERS[task](model))
+    names = [s.name for s in signatures]
+    if not names or names[0] != "serving_default" or len(set(names)) != len(names):
+        raise ValueError(
+            f"The signature builder of task {task!r} must return unique names "
+            f"starting with 'serving_default'. Received: {names}"
+        )
+    return signatures
