@@ -1,0 +1,44 @@
+"""Attention models by name: `build_model("cbam_cnn_small")`, `list_models("vit_*")`."""
+
+from zoo import attention_cnn, cbam_cnn, vit  # noqa: F401  (register the variants)
+from zoo.hypermodel import ZooHyperModel
+from zoo.registry import (
+    TASKS,
+    ModelSpec,
+    build_model,
+    get_model_spec,
+    list_models,
+    register_model,
+    register_variants,
+)
+
+DEFAULT_MODEL = "cbam_cnn_small"
+
+
+def get_hypermodel(name, optimizer_args=None, **overrides):
+    """Returns the `keras_tuner.HyperModel` of a registered model.
+
+    Args:
+        name: a registered name (see `list_models()`).
+        optimizer_args: optional dict of `build_optimizer` arguments replacing
+            the variant's recommended ones.
+        **overrides: `build_model` arguments (the search space's defaults).
+
+    Returns:
+        A `ZooHyperModel`.
+    """
+    return ZooHyperModel(name, overrides=overrides, optimizer_args=optimizer_args)
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "TASKS",
+    "ModelSpec",
+    "ZooHyperModel",
+    "build_model",
+    "get_hypermodel",
+    "get_model_spec",
+    "list_models",
+    "register_model",
+    "register_variants",
+]

@@ -1,0 +1,139 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from tests.training.mnist_cache import mnist_data_dir
+from zoo.cli import main
+
+MODEL = "cbam_cnn_tiny"
+TINY = ["--train-split", "train[:256]", "--test-split", "test[:128]"]
+needs_tensorflow = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="export needs TensorFlow"
+)
+
+
+@pytest.fixture(scope="module")
+def mnist_dir():
+    return mnist_data_dir()
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_dir, tmp_path_factory):
+    """A run folder of `zoo train` on a tiny MNIST subset, and its metrics."""
+    run = tmp_path_factory.mktemp("run")
+    metrics = run / "metrics.json"
+    argv = ["train", MODEL, "--dataset", "mnist", "--data-dir", mnist_dir]
+    argv += [*TINY, "--epochs", "1", "--batch-size", "64", "--output", str(run)]
+    argv += ["--metrics-json", str(metrics), "--verbose", "0"]
+    keras.utils.set_random_seed(0)
+    assert main(argv) == 0
+    return run, json.loads(metrics.read_text())
+
+
+def test_list_matches_the_registry(capsys):
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.split() == zoo.list_models()
+    assert main(["list", "--task", "image_classification", "--pattern", "vit_*"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names and names == zoo.list_models("image_classification", "vit_*")
+
+
+def test_train_writes_metrics_and_model(trained):
+    run, metrics = trained
+    assert set(metrics) == {"accuracy", "loss"}
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and np.isfinite(metrics["loss"])
+    assert (run / "model.keras").is_file()
+    assert list((run / "logs").glob("train/events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("use_name", [False, True])
+def test_evaluate_reproduces_training_metrics(trained, mnist_dir, tmp_path, use_name):
+    run, metrics = trained
+    target = [MODEL, "--weights", str(run / "model.keras")] if use_name else [str(run)]
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", *target, "--dataset", "mnist", "--data-dir", mnist_dir]
+    assert main([*argv, "--test-split", "test[:128]", "--metrics-json", str(out)]) == 0
+    evaluated = json.loads(out.read_text())
+    assert evaluated["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert evaluated["loss"] == pytest.approx(metrics["loss"], rel=1e-5)
+
+
+@needs_tensorflow
+def test_export_serves_the_trained_weights(trained, tmp_path, capsys):
+    import tensorflow as tf
+
+    run, _ = trained
+    target = tmp_path / "saved" / MODEL / "1"
+    assert main(["export", str(run / "model.keras"), "--output", str(target)]) == 0
+    assert "serving_default" in capsys.readouterr().out
+    model = keras.saving.load_model(run / "model.keras")
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    serve = tf.saved_model.load(str(target)).signatures["serving_default"]
+    served = serve(image=tf.constant(images))["logits"].numpy()
+    np.testing.assert_allclose(served, model.predict(images, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "no_such_model", "--dataset", "mnist"], "Unknown model name"),
+        (["train", MODEL, "--dataset", "mnsit"], "Unknown dataset 'mnsit'"),
+        (["evaluate", "no_such_model", "--dataset", "mnist"], "Unknown model name"),
+        (["list", "--task", "poetry"], "Argument `task`"),
+        (["export", "missing.keras", "--output", "x/1"], "No .keras model file"),
+        (["train", "vit_tiny", "--dataset", "mnist", "--epochs", "0"], "epochs"),
+    ],
+)
+def test_errors_print_one_line(argv, message, capsys, tmp_path, mnist_dir):
+    if argv[0] == "train" and "--epochs" in argv:
+        argv = [*argv, "--data-dir", mnist_dir, *TINY]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("zoo: error: "), err
+    assert message in err[0]
+
+
+def test_missing_data_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ZOO_MANUAL_DIR", raising=False)
+    argv = ["train", MODEL, "--dataset", "mnist", "--data-dir", str(tmp_path)]
+    assert main([*argv, "--manual-dir", str(tmp_path)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "lacks t10k-images-idx3-ubyte.gz" in line
+
+
+def test_bad_flag_value_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", MODEL, "--dataset", "mnist", "--jit-compile", "maybe"])
+    assert exit_info.value.code == 2
+    assert "auto, true or false" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tune_resumes(mnist_dir, tmp_path, capsys):
+    argv = ["tune", MODEL, "--dataset", "mnist", "--data-dir", mnist_dir, *TINY]
+    argv += ["--batch-size", "64", "--directory", str(tmp_path), "--verbose", "0"]
+    assert main([*argv, "--max-trials", "1"]) == 0
+    project = tmp_path / f"{MODEL}-mnist"
+    assert len(list(project.glob("trial_*"))) == 1
+    assert main([*argv, "--max-trials", "2", "--resume"]) == 0
+    assert len(list(project.glob("trial_*"))) == 2
+    assert "best hyperparameters" in capsys.readouterr().out
+    assert (project / "best_model.keras").is_file()
+
+
+def test_python_dash_m_zoo():
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo", "list", "--pattern", "cbam_*"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == zoo.list_models(pattern="cbam_*")
