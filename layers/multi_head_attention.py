@@ -267,7 +267,7 @@ class MultiHeadAttention(keras.layers.Layer):
         explicit = bool(training) and self.dropout > 0.0
         explicit = explicit or self._resolve_implementation() == "explicit"
         attend = self._explicit_attention if explicit else self._fused_attention
-        q, k, v = self._projections(query, key, value, heads_first=explicit)
+        q, k, v = self._projections(query, key, value)
         output, scores = attend(
             q, k, v, mask, use_causal_mask, training, return_attention_scores
         )
@@ -293,37 +293,36 @@ class MultiHeadAttention(keras.layers.Layer):
             self.add_loss(loss / ops.cast(ops.shape(y)[0], loss.dtype))
         return y
 
-    def _split_heads(self, y, length, head_dim, heads_first):
-        y = ops.reshape(y, (-1, length, self.num_heads, head_dim))
-        return ops.transpose(y, (0, 2, 1, 3)) if heads_first else y
+    def _split_heads(self, y, length, head_dim):
+        return ops.reshape(y, (-1, length, self.num_heads, head_dim))
 
-    def _projections(self, query, key, value, heads_first):
+    def _projections(self, query, key, value):
+        """Scaled query, key and value, each `(B, length, num_heads, dim)`."""
         t_len, s_len = ops.shape(query)[1], ops.shape(value)[1]
         q = self._project(query, self._query_dense, self.key_dim)
         q = ops.multiply(q, ops.cast(self._scale, q.dtype))
         k = self._project(key, self._key_dense, self.key_dim)
         v = self._project(value, self._value_dense, self.value_dim)
-        q = self._split_heads(q, t_len, self.key_dim, heads_first)
-        k = self._split_heads(k, s_len, self.key_dim, heads_first)
-        v = self._split_heads(v, s_len, self.value_dim, heads_first)
+        q = self._split_heads(q, t_len, self.key_dim)
+        k = self._split_heads(k, s_len, self.key_dim)
+        v = self._split_heads(v, s_len, self.value_dim)
         return q, k, v
 
     def _explicit_attention(self, q, k, v, mask, causal, training, return_scores):
-        t_len, s_len = q.shape[2], k.shape[2]
+        t_len, s_len = q.shape[1], k.shape[1]
         blocks = None
         if causal and (mask is None or None not in mask.shape[1:]):
             blocks = _causal_blocks(t_len, s_len)
         if blocks is None:
-            full_mask = _with_causal(mask, q, k, causal)
-            context, weights = self._attend(
+            full_mask = _with_causal(mask, q, k, causal, axis=1)
+            return self._attend(
                 q, k, v, full_mask, mask is not None, training, return_scores
             )
-            return ops.transpose(context, (0, 2, 1, 3)), weights
         # Causal: query block [start, stop) only sees keys [0, stop), so the
         # blocks above the diagonal are never computed. `ops.split` and
         # `ops.slice` (not indexing) keep TensorFlow's gradients cheap.
         batch = ops.shape(k)[0]
-        q_blocks = ops.split(q, [stop for _, stop in blocks[:-1]], axis=2)
+        q_blocks = ops.split(q, [stop for _, stop in blocks[:-1]], axis=1)
         contexts, all_weights = [], []
         for q_block, (start, stop) in zip(q_blocks, blocks, strict=True):
             width = min(stop, s_len)
@@ -333,8 +332,8 @@ class MultiHeadAttention(keras.layers.Layer):
             if mask is not None:
                 block_rows = mask if mask.shape[1] == 1 else mask[:, start:stop]
                 block_mask = ops.logical_and(block_mask, block_rows[:, :, :width])
-            k_shape = (batch, self.num_heads, width, self.key_dim)
-            v_shape = (batch, self.num_heads, width, self.value_dim)
+            k_shape = (batch, width, self.num_heads, self.key_dim)
+            v_shape = (batch, width, self.num_heads, self.value_dim)
             context, weights = self._attend(
                 q_block,
                 ops.slice(k, (0, 0, 0, 0), k_shape),
@@ -348,14 +347,14 @@ class MultiHeadAttention(keras.layers.Layer):
             if return_scores:
                 pad = [(0, 0), (0, 0), (0, 0), (0, s_len - width)]
                 all_weights.append(ops.pad(weights, pad))
-        context = ops.transpose(ops.concatenate(contexts, axis=2), (0, 2, 1, 3))
+        context = ops.concatenate(contexts, axis=1)
         weights = ops.concatenate(all_weights, axis=2) if return_scores else None
         return context, weights
 
     def _attend(self, q, k, v, mask, zero_masked_rows, training, return_scores):
-        """Attention of `(B, H, T, d)` inputs: `(B, H, T, d)` context, weights."""
-        logits = ops.matmul(q, ops.swapaxes(k, -1, -2))
-        if logits.dtype != "float32":
+        """`(B, T, H, d)` context and `(B, H, T, S)` weights (or `None`)."""
+        logits = ops.einsum("bthd,bshd->bhts", q, k)
+        if keras.backend.standardize_dtype(logits.dtype) != "float32":
             logits = ops.cast(logits, "float32")
         if mask is not None:
             bias = ops.cast(ops.where(mask, 0.0, _NEG_INF), "float32")
@@ -364,12 +363,13 @@ class MultiHeadAttention(keras.layers.Layer):
         probs = ops.cast(weights, self.compute_dtype)
         if training and self.dropout > 0.0:
             probs = self._dropout_layer(probs, training=True)
-        context = ops.matmul(probs, v)
+        context = ops.einsum("bhts,bshd->bthd", probs, v)
         if zero_masked_rows:
-            visible = ops.expand_dims(any_key_visible(mask), 1)
-            context = ops.multiply(context, ops.cast(visible, context.dtype))
+            visible = any_key_visible(mask)
+            row_visible = ops.cast(ops.expand_dims(visible, -1), context.dtype)
+            context = ops.multiply(context, row_visible)
             if return_scores:
-                weights = ops.multiply(weights, visible)
+                weights = ops.multiply(weights, ops.expand_dims(visible, 1))
         return context, weights if return_scores else None
 
     def _fused_attention(self, q, k, v, mask, causal, training, return_scores):

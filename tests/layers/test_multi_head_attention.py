@@ -239,10 +239,10 @@ def test_causal_blocks_are_used(small_blocks, monkeypatch):
     layer = _built(x, x, implementation="explicit")
     monkeypatch.setattr(MultiHeadAttention, "_attend", spy)
     layer(x, x, use_causal_mask=True)
-    assert [shape[2] for shape in calls] == [2, 3, 2]
+    assert [shape[1] for shape in calls] == [2, 3, 2]
     calls.clear()
     layer(x, x)
-    assert [shape[2] for shape in calls] == [T]
+    assert [shape[1] for shape in calls] == [T]
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
@@ -392,3 +392,11 @@ def test_bad_inputs(args, kwargs, name):
         layer.build((B, T, D), (B, S, DV))
         with pytest.raises(ValueError, match=name):
             layer(*tensors, **masks)
+
+
+def test_auto_implementation_is_explicit_on_cpu_and_tensorflow():
+    on_cpu = keras.distribution.list_devices()[0].lower().startswith("cpu")
+    if keras.backend.backend() == "tensorflow" or on_cpu:
+        assert mha_module._auto_implementation() == "explicit"
+    else:
+        assert mha_module._auto_implementation() == "fused"
