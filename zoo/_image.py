@@ -48,5 +48,5 @@ def augment(x, translation):
     if not translation:
         return x
     return keras.layers.RandomTranslation(
-        translation, translation, fill_mode="constant", name="augment"
+        translation, translation, fill_mode="constant", dtype="float32", name="augment"
     )(x)

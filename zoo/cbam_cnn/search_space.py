@@ -7,8 +7,9 @@ def search_space(hp, config, optimizer):
     """Maps `hp` to `cbam_cnn` and `build_optimizer` arguments.
 
     Tunes the base width (the stage widths keep their ratios), the blocks per
-    stage, the CBAM reduction ratio and kernel size, the dropout, and the
-    optimizer (see `optimizer_search_space`). Defaults: `config`, `optimizer`.
+    stage, the CBAM reduction ratio and kernel size, batch normalization after
+    every convolution, the dropout, and the optimizer (see
+    `optimizer_search_space`). Defaults: `config`, `optimizer`.
 
     Args:
         hp: a `keras_tuner.HyperParameters`.
@@ -32,6 +33,9 @@ def search_space(hp, config, optimizer):
             hp, "reduction_ratio", [2, 4, 8, 16], config["reduction_ratio"]
         ),
         kernel_size=choice(hp, "kernel_size", [3, 5, 7], config["kernel_size"]),
+        conv_batch_norm=hp.Boolean(
+            "conv_batch_norm", default=bool(config["conv_batch_norm"])
+        ),
         dropout=hp.Float(
             "dropout", 0.0, max(0.5, config["dropout"]), default=config["dropout"]
         ),
