@@ -356,8 +356,6 @@ def parse_args(argv=None):
         args.seq = [128, 256] if args.quick else list(FULL_SEQS)
     if args.local_seq is None:
         args.local_seq = [1024, 2048] if args.quick else [4096, 16384]
-    if args.quick:
-        args.repeats = min(args.repeats, 3)
     return args
 
 
@@ -377,8 +375,8 @@ def main(argv=None):
     local = [] if args.no_local else local_rows(args)
     load_after = os.getloadavg()
     lines = [
-        f"## {datetime.datetime.now().isoformat(timespec='seconds')}"
-        f"{' (quick)' if args.quick else ''}",
+        f"## MultiHeadAttention benchmark{' (quick)' if args.quick else ''}, "
+        f"{datetime.datetime.now().isoformat(sep=' ', timespec='minutes')}",
         "",
         f"- machine: {platform.platform()}, {platform.processor() or 'cpu'}, "
         f"{os.cpu_count()} CPUs; Python {platform.python_version()}, "

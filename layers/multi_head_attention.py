@@ -281,31 +281,27 @@ class MultiHeadAttention(keras.layers.Layer):
             return self.implementation
         return _auto_implementation()
 
-    def _project(self, x, dense, head_dim):
-        """Returns `x @ kernel + bias` as `(B, L, num_heads * head_dim)`."""
+    def _project(self, x, dense, head_dim, scale=None):
+        """`x @ kernel + bias` as `(B, L, num_heads, head_dim)`, times `scale`."""
         kernel = dense.kernel
         width = self.num_heads * head_dim
-        y = ops.matmul(x, ops.reshape(kernel, (kernel.shape[0], width)))
+        # One 2-D matmul: cheaper than a batched one, in both directions.
+        flat = ops.reshape(x, (-1, x.shape[-1]))
+        y = ops.matmul(flat, ops.reshape(kernel, (-1, width)))
         if self.use_bias:
             y = ops.add(y, ops.reshape(dense.bias, (width,)))
         if self.activity_regularizer is not None:
             loss = self.activity_regularizer(y)
-            self.add_loss(loss / ops.cast(ops.shape(y)[0], loss.dtype))
-        return y
-
-    def _split_heads(self, y, length, head_dim):
-        return ops.reshape(y, (-1, length, self.num_heads, head_dim))
+            self.add_loss(loss / ops.cast(ops.shape(x)[0], loss.dtype))
+        if scale is not None:
+            y = ops.multiply(y, ops.cast(scale, y.dtype))
+        return ops.reshape(y, (-1, ops.shape(x)[1], self.num_heads, head_dim))
 
     def _projections(self, query, key, value):
         """Scaled query, key and value, each `(B, length, num_heads, dim)`."""
-        t_len, s_len = ops.shape(query)[1], ops.shape(value)[1]
-        q = self._project(query, self._query_dense, self.key_dim)
-        q = ops.multiply(q, ops.cast(self._scale, q.dtype))
+        q = self._project(query, self._query_dense, self.key_dim, self._scale)
         k = self._project(key, self._key_dense, self.key_dim)
         v = self._project(value, self._value_dense, self.value_dim)
-        q = self._split_heads(q, t_len, self.key_dim)
-        k = self._split_heads(k, s_len, self.key_dim)
-        v = self._split_heads(v, s_len, self.value_dim)
         return q, k, v
 
     def _explicit_attention(self, q, k, v, mask, causal, training, return_scores):
@@ -396,15 +392,11 @@ class MultiHeadAttention(keras.layers.Layer):
         kernel = self._output_dense.kernel
         out = self._output_shape or (query.shape[-1],)
         width = math.prod(out)
-        context = ops.reshape(
-            context, (-1, ops.shape(query)[1], self.num_heads * self.value_dim)
-        )
+        context = ops.reshape(context, (-1, self.num_heads * self.value_dim))
         y = ops.matmul(context, ops.reshape(kernel, (-1, width)))
         if self.use_bias:
             y = ops.add(y, ops.reshape(self._output_dense.bias, (width,)))
-        if len(out) > 1:
-            y = ops.reshape(y, (-1, ops.shape(query)[1], *out))
-        return y
+        return ops.reshape(y, (-1, ops.shape(query)[1], *out))
 
     def compute_output_shape(self, query_shape, value_shape, key_shape=None):
         out = self._output_shape or (query_shape[-1],)
