@@ -9,7 +9,7 @@ warm-up) under float32 and mixed_bfloat16 and gives the speed-up. Prints a
 Markdown table and appends it, with the date and machine, to
 `benchmarks/RESULTS.md`.
 
-    python benchmarks/vision.py                       # DEFAULT_MODEL, vit_small
+    python benchmarks/vision.py                       # the DEFAULT_MODELS below
     python benchmarks/vision.py --quick               # smoke run: 2,048 images
     python benchmarks/vision.py --models 'vit_*' --epochs 3
     python benchmarks/vision.py --policies float32,mixed_bfloat16 --no-append
@@ -39,7 +39,7 @@ from zoo import DEFAULT_MODEL, build_model, get_model_spec, list_models  # noqa:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 MNIST_DIR = os.path.join(ROOT, "data", "mnist")
-DEFAULT_MODELS = f"{DEFAULT_MODEL},vit_small"
+DEFAULT_MODELS = f"{DEFAULT_MODEL},attention_cnn_small,vit_small"
 POLICIES = ("float32", "mixed_bfloat16")
 QUICK = dict(train_split="train[:2048]", test_split="test[:1024]", epochs=1, steps=10)
 

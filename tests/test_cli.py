@@ -72,6 +72,8 @@ def test_export_serves_the_trained_weights(trained, tmp_path, capsys):
     target = tmp_path / "saved" / MODEL / "1"
     assert main(["export", str(run / "model.keras"), "--output", str(target)]) == 0
     assert "serving_default" in capsys.readouterr().out
+    config = (tmp_path / "saved" / "models.config").read_text()
+    assert f'base_path: "/models/{MODEL}"' in config
     model = keras.saving.load_model(run / "model.keras")
     images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
     serve = tf.saved_model.load(str(target)).signatures["serving_default"]

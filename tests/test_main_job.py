@@ -29,6 +29,8 @@ def test_tiny_main_job_end_to_end(tmp_path, capsys):
     saved = tmp_path / "saved" / "cbam_cnn_tiny" / "1"
     assert results["saved_model"] == str(saved)
     assert (saved / "saved_model.pb").is_file()
+    config = (tmp_path / "saved" / "models.config").read_text()
+    assert 'name: "cbam_cnn_tiny"' in config
     assert results["reload_modules"] == [], "the reloading process imported our code"
     assert abs(results["reloaded_accuracy"] - results["test_accuracy"]) <= 1 / 300
     with open(results["figure"], "rb") as f:

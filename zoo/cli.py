@@ -334,7 +334,7 @@ def cmd_tune(args):
 
 
 def cmd_export(args):
-    from zoo.export import export_model
+    from zoo.export import export_model, write_models_config
 
     target = args.model
     if os.path.exists(target) or target.endswith(".keras"):
@@ -344,6 +344,10 @@ def cmd_export(args):
     exported = export_model(target, args.output, weights=args.weights)
     names = ", ".join(s.name for s in exported.signatures)
     print(f"exported {exported.name} to {exported.path} (signatures: {names})")
+    version_dir = os.path.normpath(exported.path)
+    if os.path.basename(version_dir).isdigit():
+        root = os.path.dirname(os.path.dirname(version_dir))
+        print(f"wrote {write_models_config(root)}")
     return 0
 
 

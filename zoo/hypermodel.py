@@ -2,7 +2,14 @@
 
 import keras_tuner
 
-from zoo.registry import _check_arguments, build_model, get_model_spec, merged_config
+from training.fit import compile_model
+from training.optimizers import build_optimizer
+from zoo.registry import (
+    build_model,
+    check_builder_arguments,
+    get_model_spec,
+    merged_config,
+)
 
 SCHEDULES = ("constant", "step", "exponential", "cosine")
 
@@ -45,7 +52,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 f"Received: model_name={model_name!r}"
             )
         overrides = dict(overrides or {})
-        _check_arguments(model_name, spec.builder, overrides, "override")
+        check_builder_arguments(model_name, spec.builder, overrides, "override")
         super().__init__(name=name or model_name, tunable=tunable)
         self.model_name = model_name
         self.overrides = overrides
@@ -62,9 +69,6 @@ class ZooHyperModel(keras_tuner.HyperModel):
         return merged_config(self.overrides, model_args), optimizer_args
 
     def build(self, hp):
-        from training.fit import compile_model
-        from training.optimizers import build_optimizer
-
         model_args, optimizer_args = self.search_space(hp)
         model = build_model(self.model_name, **model_args)
         optimizer = build_optimizer(**optimizer_args)

@@ -153,7 +153,7 @@ def run(args):
     from training.fit import compile_model, fit_model
     from training.optimizers import build_optimizer
     from training.precision import set_precision
-    from zoo.export import export_model
+    from zoo.export import export_model, write_models_config
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
@@ -214,6 +214,7 @@ def run(args):
     folder = os.path.join(args.saved_models, model.name)
     version = args.version or next_version(folder)
     exported = export_model(model, os.path.join(folder, str(version)))
+    write_models_config(args.saved_models)
     print(f"[{time.time() - started:5.0f}s] exported SavedModel to {exported.path}")
 
     images, labels = _test_arrays(test_ds)

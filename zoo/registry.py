@@ -30,14 +30,14 @@ class ModelSpec:
         builder: function returning an uncompiled `keras.Model` from `config`
             (it also takes `name`, the model's name, which defaults to the
             variant name).
-        config: dict of the builder's arguments for this variant.
-        search_space: `search_space(hp, config, training) -> (model_args,
+        config: dict of all the builder's arguments for this variant.
+        search_space: `search_space(hp, config, optimizer) -> (model_args,
             optimizer_args)`, mapping hyperparameters to `build_model` and
-            `build_optimizer` arguments; its defaults reproduce `config` and
-            `training`.
+            `build_optimizer` arguments; its defaults are `config` and
+            `optimizer` (the default `build_optimizer` arguments).
         training: dict of recommended training settings: `"optimizer"` (the
-            `training.optimizers.build_optimizer` arguments), `"epochs"`,
-            `"batch_size"` and `"augment"`.
+            `training.optimizers.build_optimizer` arguments), `"epochs"` and
+            `"batch_size"` (tuned on MNIST).
     """
 
     name: str
@@ -78,7 +78,7 @@ def register_model(
     _check_task(task)
     if name in _REGISTRY:
         raise ValueError(f"A model named {name!r} is already registered.")
-    _check_arguments(name, builder, config, "config")
+    check_builder_arguments(name, builder, config, "config")
     defaults = {
         key: param.default
         for key, param in inspect.signature(builder).parameters.items()
@@ -97,7 +97,8 @@ def register_model(
     return spec
 
 
-def _check_arguments(name, builder, arguments, label):
+def check_builder_arguments(name, builder, arguments, label):
+    """Raises a `ValueError` naming the `arguments` that `builder` does not take."""
     params = inspect.signature(builder).parameters
     unknown = sorted(set(arguments) - set(params))
     if unknown:
@@ -158,7 +159,7 @@ def build_model(name, **overrides):
         An uncompiled functional `keras.Model`.
     """
     spec = get_model_spec(name)
-    _check_arguments(name, spec.builder, overrides, "override")
+    check_builder_arguments(name, spec.builder, overrides, "override")
     config = merged_config({"name": spec.name, **spec.config}, overrides)
     return spec.builder(**config)
 

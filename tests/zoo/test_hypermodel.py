@@ -4,6 +4,7 @@ import keras_tuner as kt
 import pytest
 
 import zoo
+from training.optimizers import build_optimizer
 
 
 def _with_search_space():
@@ -94,7 +95,7 @@ def _encoders(model):
             lambda m: m.get_layer("dense").units,
             128,
         ),
-        ("vit_tiny", "num_layers", 2, _encoders, 2),
+        ("vit_tiny", "num_layers", 3, _encoders, 3),
         (
             "vit_tiny",
             "num_heads",
@@ -155,8 +156,6 @@ def test_get_hypermodel_errors():
 
 @pytest.mark.parametrize("name", _with_search_space())
 def test_hypermodel_builds_compiled_with_default_hp(name):
-    pytest.importorskip("training.optimizers")
-    pytest.importorskip("training.fit")
     hypermodel = zoo.get_hypermodel(name)
     assert isinstance(hypermodel, kt.HyperModel)
     model = hypermodel.build(kt.HyperParameters())
@@ -166,11 +165,10 @@ def test_hypermodel_builds_compiled_with_default_hp(name):
 
 @pytest.mark.parametrize("schedule", ["constant", "step", "exponential", "cosine"])
 def test_every_schedule_builds_an_optimizer(schedule):
-    optimizers = pytest.importorskip("training.optimizers")
     hp = kt.HyperParameters()
     hp.Fixed("schedule", schedule)
     _, optimizer_args = zoo.get_hypermodel(zoo.DEFAULT_MODEL).search_space(hp)
-    optimizer = optimizers.build_optimizer(**optimizer_args)
+    optimizer = build_optimizer(**optimizer_args)
     assert optimizer.__class__.__name__.lower() == optimizer_args["name"]
 
 
@@ -182,3 +180,16 @@ def test_recommended_training_settings():
         if optimizer.get("schedule") == "cosine":
             steps = -(-60_000 // training["batch_size"]) * training["epochs"]
             assert optimizer["warmup_steps"] + optimizer["decay_steps"] == steps, name
+
+
+def test_fixed_learning_rate_reaches_the_compiled_optimizer():
+    hp = kt.HyperParameters()
+    hp.Fixed("learning_rate", 0.0123)
+    hp.Fixed("schedule", "constant")
+    hp.Fixed("warmup_steps", 0)
+    hp.Fixed("global_clipnorm", 5.0)
+    model = zoo.get_hypermodel("cbam_cnn_tiny").build(hp)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0123)
+    assert model.optimizer.global_clipnorm == 5.0
+    expected = zoo.get_model_spec("cbam_cnn_tiny").config["dropout"]
+    assert model.get_layer("dropout").rate == expected

@@ -121,7 +121,7 @@ def test_attention_maps_need_an_attention_layer():
         ("cbam_cnn_tiny", dict(widths=()), "widths"),
         ("attention_cnn_tiny", dict(hidden_dim=-1), "hidden_dim"),
         ("vit_small", dict(input_shape=(30, 30, 1)), "patch_size"),
-        ("vit_small", dict(num_heads=3), "num_heads"),
+        ("vit_small", dict(num_heads=5), "num_heads"),
     ],
 )
 def test_bad_builder_arguments_are_named(name, overrides, argument):

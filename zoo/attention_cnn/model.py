@@ -23,8 +23,9 @@ def attention_cnn(
     Optional random shifts (training only); one `Conv2D` (3x3, same padding,
     ReLU) and 2x2 max pooling per entry of `filters`; a pointwise `Dense`
     (ReLU) to `hidden_dim` channels; a `SelfAttention2D` named
-    `"feature_attention"` over the pooled map's positions; global average
-    pooling, dropout and a float32 `Dense` named `"logits"`.
+    `"feature_attention"` over the pooled map's positions; flattening (which
+    keeps where each feature is), dropout and a float32 `Dense` named
+    `"logits"`.
 
     Args:
         input_shape: `(height, width, channels)` of the float32 images in
@@ -64,6 +65,6 @@ def attention_cnn(
     x = SelfAttention2D(
         key_dim=key_dim, dropout=attention_dropout, name="feature_attention"
     )(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, logits(x, num_classes), name=name)

@@ -19,7 +19,7 @@ def search_space(hp, config, optimizer):
         `(model_args, optimizer_args)`.
     """
     args = dict(
-        hidden_dim=choice(hp, "hidden_dim", [32, 64, 128], config["hidden_dim"]),
+        hidden_dim=choice(hp, "hidden_dim", [32, 64, 96, 128], config["hidden_dim"]),
         num_layers=hp.Int(
             "num_layers", 1, max(8, config["num_layers"]), default=config["num_layers"]
         ),

@@ -2,20 +2,20 @@
 
 VARIANTS = {
     "vit_tiny": dict(
-        patch_size=7, hidden_dim=64, num_layers=4, num_heads=4, intermediate_dim=128
+        patch_size=7, hidden_dim=64, num_layers=2, num_heads=4, intermediate_dim=128
     ),
     "vit_small": dict(
-        patch_size=4,
-        hidden_dim=64,
-        num_layers=6,
+        patch_size=7,
+        hidden_dim=96,
+        num_layers=4,
         num_heads=4,
-        intermediate_dim=128,
+        intermediate_dim=192,
         augmentation=0.08,
     ),
     "vit_base": dict(
         patch_size=4,
         hidden_dim=128,
-        num_layers=8,
+        num_layers=6,
         num_heads=8,
         intermediate_dim=256,
         dropout=0.1,
@@ -40,5 +40,5 @@ TRAINING = {
             global_clipnorm=1.0,
         ),
     )
-    for name, epochs in [("vit_tiny", 8), ("vit_small", 10), ("vit_base", 15)]
+    for name, epochs in [("vit_tiny", 5), ("vit_small", 10), ("vit_base", 15)]
 }
