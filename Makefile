@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# pytest-xdist workers: one per CPU by default (TEST_WORKERS=0 runs in-process).
+TEST_WORKERS ?= auto
 
 .PHONY: venv demo test test-slow lint format bench clean
 
@@ -20,11 +22,11 @@ demo: venv
 	$(PY) -m zoo.main_job
 
 test: venv
-	$(PY) -m pytest -q
-	KERAS_BACKEND=jax $(PY) -m pytest -q tests/layers
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	KERAS_BACKEND=jax $(PY) -m pytest -q -n $(TEST_WORKERS) tests/layers
 
 test-slow: venv
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m slow
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

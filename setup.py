@@ -25,7 +25,7 @@ setup(
         # tensorflow-cpu wheel and GPU machines the full one.
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "dev": ["pytest", "ruff", "jax", "matplotlib"],
+        "dev": ["pytest", "pytest-xdist", "ruff", "jax", "matplotlib"],
     },
     entry_points={"console_scripts": ["zoo=zoo.cli:main"]},
 )

@@ -110,8 +110,19 @@ def _run(step, x):
     return [t.numpy() for t in tf.nest.flatten(step(x))]
 
 
+def _short_error(error):
+    name = type(error).__name__
+    if "ResourceExhausted" in name or isinstance(error, MemoryError):
+        return "out of memory"
+    return name
+
+
 def worker_time(cfg):
-    """Alternating timings of ours and Keras' layer for one configuration."""
+    """Alternating timings of ours and Keras' layer for one configuration.
+
+    A layer whose first call fails (out of memory, say) is reported as such
+    and the other one is timed alone.
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -122,17 +133,22 @@ def worker_time(cfg):
     layers = {kind: _make_layer(kind, seq) for kind in ("ours", "keras")}
     layers["ours"].set_weights(layers["keras"].get_weights())
     steps = {k: _make_step(v, causal, backward, cfg["mode"]) for k, v in layers.items()}
-    first = {}
-    for kind, step in steps.items():
-        start = time.perf_counter()
-        first[kind] = _run(step, x)
-        first[kind + "_first_s"] = time.perf_counter() - start
-    pairs = list(zip(first["ours"], first["keras"], strict=True))
-    scale = max(float(np.max(np.abs(b))) for _, b in pairs) + 1e-12
-    diff = max(float(np.max(np.abs(a - b))) for a, b in pairs) / scale
-    times = {"ours": [], "keras": []}
+    first, errors = {}, {}
+    for kind in list(steps):
+        try:
+            first[kind] = _run(steps[kind], x)
+        except Exception as error:  # noqa: BLE001  (reported in the table)
+            errors[kind] = _short_error(error)
+            del steps[kind]
+    diff = None
+    if len(first) == 2:
+        pairs = list(zip(first["ours"], first["keras"], strict=True))
+        scale = max(float(np.max(np.abs(b))) for _, b in pairs) + 1e-12
+        diff = max(float(np.max(np.abs(a - b))) for a, b in pairs) / scale
+    first.clear()
+    times = {kind: [] for kind in steps}
     start = time.perf_counter()
-    order = ["ours", "keras"]
+    order = list(steps)
     for rep in range(cfg["repeats"]):
         for kind in order if rep % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
@@ -141,12 +157,11 @@ def worker_time(cfg):
         spent = time.perf_counter() - start
         if rep + 1 >= cfg["min_repeats"] and spent > cfg["budget_s"]:
             break
-    return {
-        "ours_s": statistics.median(times["ours"]),
-        "keras_s": statistics.median(times["keras"]),
-        "repeats": len(times["ours"]),
-        "rel_diff": diff,
-    }
+    result = {"rel_diff": diff, "errors": errors}
+    for kind, values in times.items():
+        result[f"{kind}_s"] = statistics.median(values)
+        result["repeats"] = len(values)
+    return result
 
 
 def worker_memory(cfg):
@@ -215,7 +230,9 @@ def spawn(cfg, timeout):
     if proc.returncode in (-9, 137):
         return {"error": "killed (out of memory?)"}
     tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-    return {"error": f"exit {proc.returncode}: {tail[:120]}"}
+    if "ResourceExhausted" in tail or "MemoryError" in tail:
+        return {"error": "out of memory"}
+    return {"error": f"exit {proc.returncode}: {tail[:80]}"}
 
 
 def _fmt(value, spec):
@@ -259,19 +276,24 @@ def benchmark_rows(args, peak_gflops):
                     mem_ours = _memory(cfg, "ours", args)
                     mem_keras = _memory(cfg, "keras", args)
                     flops = attention_flops(seq, mask == "causal", pas == "fwd+bwd")
+                    errors = timing.get("errors", {})
                     if "error" in timing:
-                        cells = [timing["error"], "", "", "", "", ""]
-                    else:
-                        ours, keras_s = timing["ours_s"], timing["keras_s"]
+                        errors = {"ours": timing["error"], "keras": timing["error"]}
+                    ours, keras_s = timing.get("ours_s"), timing.get("keras_s")
+                    cells = [
+                        errors.get("ours") or _fmt(ours and ours * 1e3, ".1f"),
+                        errors.get("keras") or _fmt(keras_s and keras_s * 1e3, ".1f"),
+                        "n/a",
+                        "",
+                        "",
+                        "" if keras_s is None else f"{flops / keras_s / 1e9:.0f}",
+                    ]
+                    if ours is not None:
                         rate = flops / ours / 1e9
-                        cells = [
-                            f"{ours * 1e3:.1f}",
-                            f"{keras_s * 1e3:.1f}",
-                            f"**{ours / keras_s:.2f}**",
-                            f"{rate:.0f}",
-                            f"{100 * rate / peak_gflops:.0f}%",
-                            f"{flops / keras_s / 1e9:.0f}",
-                        ]
+                        cells[3] = f"{rate:.0f}"
+                        cells[4] = f"{100 * rate / peak_gflops:.0f}%"
+                    if ours is not None and keras_s is not None:
+                        cells[2] = f"**{ours / keras_s:.2f}**"
                         if timing["rel_diff"] > 1e-3:
                             cells[2] += f" (outputs differ by {timing['rel_diff']:.1e})"
                     cells += [mem_ours or "n/a", mem_keras or "n/a"]
@@ -282,7 +304,11 @@ def benchmark_rows(args, peak_gflops):
 
 
 def local_rows(args):
-    """Peak memory of LocalAttention against full attention (forward, batch 1)."""
+    """Peak memory of LocalAttention against full attention (forward, batch 1).
+
+    "per token vs first" divides each length's LocalAttention MB per token by
+    that of the first length: linear memory keeps it near (or below) 1.0.
+    """
     if not (ROOT / "layers" / "local_attention.py").exists():
         return ["LocalAttention skipped: `layers/local_attention.py` not found."]
     available = _meminfo_mb("MemAvailable")
@@ -290,9 +316,11 @@ def local_rows(args):
         f"Forward under `tf.function`, batch 1, {HEADS} heads of {HEAD_DIM}, "
         f"LocalAttention window {args.window}; peak RSS increase in MB.",
         "",
-        "| tokens | LocalAttention MB | full attention MB | full / local |",
-        "|---|---|---|---|",
+        "| tokens | LocalAttention MB | KB per token | per token vs first | "
+        "full attention MB | full / local |",
+        "|---|---|---|---|---|---|",
     ]
+    first_per_token = None
     for seq in args.local_seq:
         common = {"kind": "memory", "seq": seq, "batch": 1, "mode": "function"}
         local = spawn({**common, "layer": "local", "window": args.window}, args.timeout)
@@ -305,13 +333,24 @@ def local_rows(args):
                 {**common, "layer": "ours", "pass": "fwd", "mask": "none"},
                 args.timeout,
             )
-        cells = [local.get("peak_mb", local.get("error")), full.get("peak_mb")]
+        local_mb, full_mb = local.get("peak_mb"), full.get("peak_mb")
+        per_token = None if local_mb is None else local_mb * 1024 / seq
+        if first_per_token is None:
+            first_per_token = per_token
+        relative = None
+        if per_token is not None and first_per_token:
+            relative = per_token / first_per_token
         ratio = None
-        if all(isinstance(c, float) for c in cells) and cells[0] > 0:
-            ratio = cells[1] / cells[0]
-        full_cell = full.get("error") or _fmt(cells[1], ".0f")
-        local_cell = _fmt(cells[0], ".0f") if isinstance(cells[0], float) else cells[0]
-        rows.append(f"| {seq} | {local_cell} | {full_cell} | {_fmt(ratio, '.1f')} |")
+        if local_mb and full_mb is not None:
+            ratio = full_mb / local_mb
+        cells = [
+            local.get("error") or _fmt(local_mb, ".0f"),
+            _fmt(per_token, ".1f"),
+            _fmt(relative, ".2f"),
+            full.get("error") or _fmt(full_mb, ".0f"),
+            _fmt(ratio, ".1f"),
+        ]
+        rows.append(f"| {seq} | " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
     return rows
 
@@ -340,9 +379,14 @@ def parse_args(argv=None):
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
     parser.add_argument("--masks", nargs="+", choices=MASKS, default=list(MASKS))
-    parser.add_argument("--repeats", type=int, default=7, help="timed calls per layer")
     parser.add_argument(
-        "--budget", type=float, default=30.0, help="seconds of timing per config"
+        "--repeats",
+        type=int,
+        default=50,
+        help="at most this many timed calls per layer",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=10.0, help="seconds of timing per config"
     )
     parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
     parser.add_argument("--no-local", action="store_true", help="skip LocalAttention")
@@ -355,7 +399,7 @@ def parse_args(argv=None):
     if args.seq is None:
         args.seq = [128, 256] if args.quick else list(FULL_SEQS)
     if args.local_seq is None:
-        args.local_seq = [1024, 2048] if args.quick else [4096, 16384]
+        args.local_seq = [1024, 2048] if args.quick else [1024, 4096, 16384]
     return args
 
 

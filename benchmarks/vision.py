@@ -5,9 +5,9 @@ with its recommended settings (`get_model_spec(name).training`: optimizer,
 schedule, batch size, epochs) under each `--policies` entry, then reports the
 test accuracy, parameters, training time (whole `fit`, tracing included) and
 training images/s; separately it times `--steps` training steps (after a
-warm-up) under float32 and mixed_bfloat16 and gives the speed-up. Prints a
-Markdown table and appends it, with the date and machine, to
-`benchmarks/RESULTS.md`.
+warm-up) under float32 and mixed_bfloat16, taking turns, and gives the
+speed-up. Prints a Markdown table and appends it, with the date and machine,
+to `benchmarks/RESULTS.md`.
 
     python benchmarks/vision.py                       # the DEFAULT_MODELS below
     python benchmarks/vision.py --quick               # smoke run: 2,048 images
@@ -20,6 +20,7 @@ import datetime
 import fnmatch
 import os
 import platform
+import statistics
 import sys
 import time
 
@@ -109,16 +110,29 @@ def train(name, policy, epochs, data):
     )
 
 
-def throughput(name, policy, data, steps, warmup=3):
-    """Training images/s of `name` under `policy` over `steps` batches."""
+def throughputs(name, data, steps, rounds=5, warmup=3):
+    """Training images/s of `name` under each of `POLICIES`, `steps` batches each.
+
+    The policies take turns, `rounds` times `steps // rounds` batches each, and
+    each rate is the median over its rounds, so that a passing load on the
+    machine does not favour one policy.
+    """
     train_ds = data[0]
-    model = _compiled(name, policy, int(train_ds.cardinality()), 1)
-    model.fit(train_ds.take(warmup), verbose=0)
-    batches = train_ds.repeat().take(steps).cache()
+    models = {}
+    for policy in POLICIES:
+        models[policy] = _compiled(name, policy, int(train_ds.cardinality()), 1)
+        models[policy].fit(train_ds.take(warmup), verbose=0)
+    set_precision("float32")
+    batches = train_ds.repeat().take(max(1, steps // rounds)).cache()
     images = sum(int(x.shape[0]) for x, _ in batches)
-    start = time.perf_counter()
-    model.fit(batches, verbose=0)
-    return images / (time.perf_counter() - start)
+    rates = {policy: [] for policy in POLICIES}
+    for round_ in range(rounds):
+        order = POLICIES if round_ % 2 == 0 else POLICIES[::-1]
+        for policy in order:
+            start = time.perf_counter()
+            models[policy].fit(batches, verbose=0)
+            rates[policy].append(images / (time.perf_counter() - start))
+    return tuple(statistics.median(rates[policy]) for policy in POLICIES)
 
 
 def machine():
@@ -193,7 +207,7 @@ def main(argv=None):
             QUICK["epochs"] if args.quick else spec.training.get("epochs", 1)
         )
         data = _data(spec, args.quick)
-        speeds[name] = tuple(throughput(name, p, data, steps) for p in POLICIES)
+        speeds[name] = throughputs(name, data, steps)
         for policy in policies:
             rows.append(train(name, policy, epochs, data))
             print(rows[-1], flush=True)
@@ -208,7 +222,8 @@ def main(argv=None):
         "training images, test split), recommended optimizer and schedule per "
         "variant, XLA off on CPU (`compile_model` default). Training time: the "
         f"whole `fit`, tracing included. Speed-up: {steps} training batches "
-        "timed per policy after a warm-up.\n\n"
+        "per policy after a warm-up, the policies taking turns in 5 rounds "
+        "(median).\n\n"
         f"{table(rows, speeds)}\n"
     )
     print(report)

@@ -25,8 +25,12 @@ _UNSUPPORTED = {
     "use_gate": (False,),
 }
 _NEG_INF = -1e30
-CAUSAL_BLOCKS = 8
-CAUSAL_BLOCK_MIN = 128
+# Query blocks of the explicit path: at most QUERY_BLOCKS, of at least
+# QUERY_BLOCK_MIN queries; without a causal mask only from BLOCKED_PAIRS
+# query-key pairs on.
+QUERY_BLOCKS = 8
+QUERY_BLOCK_MIN = 128
+BLOCKED_PAIRS = 2048 * 2048
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
@@ -65,8 +69,10 @@ class MultiHeadAttention(keras.layers.Layer):
         bias_constraint: constraint of the projection biases.
         seed: optional integer seed of the attention dropout.
         implementation: `"fused"` (`keras.ops.dot_product_attention`),
-            `"explicit"` (batched matmuls and a float32 softmax; with a causal
-            mask it skips the key blocks above the diagonal) or `"auto"`:
+            `"explicit"` (batched matmuls and a float32 softmax, by blocks of
+            queries for long or causal inputs: a causal mask skips the key
+            blocks above the diagonal, and the `(B, H, T, S)` temporaries
+            shrink to one block's) or `"auto"`:
             explicit on TensorFlow and on CPU, where it is faster, fused
             elsewhere. Attention dropout in training always runs the explicit
             computation.
@@ -307,33 +313,40 @@ class MultiHeadAttention(keras.layers.Layer):
     def _explicit_attention(self, q, k, v, mask, causal, training, return_scores):
         t_len, s_len = q.shape[1], k.shape[1]
         blocks = None
-        if causal and (mask is None or None not in mask.shape[1:]):
-            blocks = _causal_blocks(t_len, s_len)
+        if mask is None or None not in mask.shape[1:]:
+            blocks = _query_blocks(t_len, s_len, causal)
         if blocks is None:
             full_mask = _with_causal(mask, q, k, causal, axis=1)
             return self._attend(
                 q, k, v, full_mask, mask is not None, training, return_scores
             )
-        # Causal: query block [start, stop) only sees keys [0, stop), so the
-        # blocks above the diagonal are never computed. `ops.split` and
+        # Query block [start, stop) only sees keys [0, stop) when causal, so
+        # the blocks above the diagonal are never computed. `ops.split` and
         # `ops.slice` (not indexing) keep TensorFlow's gradients cheap.
         batch = ops.shape(k)[0]
         q_blocks = ops.split(q, [stop for _, stop in blocks[:-1]], axis=1)
         contexts, all_weights = [], []
         for q_block, (start, stop) in zip(q_blocks, blocks, strict=True):
-            width = min(stop, s_len)
-            rows = ops.arange(start, stop, dtype="int32")[:, None]
-            block_mask = ops.greater_equal(rows, ops.arange(width, dtype="int32"))
-            block_mask = block_mask[None]
+            width = min(stop, s_len) if causal else s_len
+            block_mask = None
+            if causal:
+                rows = ops.arange(start, stop, dtype="int32")[:, None]
+                block_mask = ops.greater_equal(rows, ops.arange(width, dtype="int32"))
+                block_mask = block_mask[None]
             if mask is not None:
                 block_rows = mask if mask.shape[1] == 1 else mask[:, start:stop]
-                block_mask = ops.logical_and(block_mask, block_rows[:, :, :width])
-            k_shape = (batch, width, self.num_heads, self.key_dim)
-            v_shape = (batch, width, self.num_heads, self.value_dim)
+                block_rows = block_rows[:, :, :width]
+                block_mask = merge_masks(block_mask, block_rows)
+            k_block, v_block = k, v
+            if width < s_len:
+                k_shape = (batch, width, self.num_heads, self.key_dim)
+                v_shape = (batch, width, self.num_heads, self.value_dim)
+                k_block = ops.slice(k, (0, 0, 0, 0), k_shape)
+                v_block = ops.slice(v, (0, 0, 0, 0), v_shape)
             context, weights = self._attend(
                 q_block,
-                ops.slice(k, (0, 0, 0, 0), k_shape),
-                ops.slice(v, (0, 0, 0, 0), v_shape),
+                k_block,
+                v_block,
                 block_mask,
                 mask is not None,
                 training,
@@ -341,8 +354,10 @@ class MultiHeadAttention(keras.layers.Layer):
             )
             contexts.append(context)
             if return_scores:
-                pad = [(0, 0), (0, 0), (0, 0), (0, s_len - width)]
-                all_weights.append(ops.pad(weights, pad))
+                if width < s_len:
+                    pad = [(0, 0), (0, 0), (0, 0), (0, s_len - width)]
+                    weights = ops.pad(weights, pad)
+                all_weights.append(weights)
         context = ops.concatenate(contexts, axis=1)
         weights = ops.concatenate(all_weights, axis=2) if return_scores else None
         return context, weights
@@ -517,13 +532,13 @@ def _merge_padding_masks(query_mask, value_mask, key_mask, attention_mask):
     return merge_masks(*parts)
 
 
-def _causal_blocks(t_len, s_len):
-    """Query blocks `(start, stop)` for causal attention, or `None` for one."""
-    if t_len is None or s_len is None or t_len < 2 * CAUSAL_BLOCK_MIN:
+def _query_blocks(t_len, s_len, causal):
+    """Query blocks `(start, stop)` of the explicit path, or `None` for one."""
+    if t_len is None or s_len is None or t_len < 2 * QUERY_BLOCK_MIN:
         return None
-    count = min(CAUSAL_BLOCKS, t_len // CAUSAL_BLOCK_MIN)
-    if count < 2:
+    if not causal and t_len * s_len < BLOCKED_PAIRS:
         return None
+    count = min(QUERY_BLOCKS, t_len // QUERY_BLOCK_MIN)
     bounds = [round(i * t_len / count) for i in range(count + 1)]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 

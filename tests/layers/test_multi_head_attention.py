@@ -13,9 +13,10 @@ IMPLEMENTATIONS = ["explicit", "fused"]
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Makes the causal block path run on short sequences."""
-    monkeypatch.setattr(mha_module, "CAUSAL_BLOCK_MIN", 2)
-    monkeypatch.setattr(mha_module, "CAUSAL_BLOCKS", 3)
+    """Makes the query-block path run on short sequences (causal or not)."""
+    monkeypatch.setattr(mha_module, "QUERY_BLOCK_MIN", 2)
+    monkeypatch.setattr(mha_module, "QUERY_BLOCKS", 3)
+    monkeypatch.setattr(mha_module, "BLOCKED_PAIRS", T * T)
 
 
 def _inputs(seed=0, t_len=T, s_len=S):
@@ -227,7 +228,7 @@ def test_causal_outputs_do_not_see_the_future(implementation, small_blocks):
         assert np.abs(out[:, t + 1 :] - base[:, t + 1 :]).max() > 1e-3
 
 
-def test_causal_blocks_are_used(small_blocks, monkeypatch):
+def test_query_blocks_are_used(small_blocks, monkeypatch):
     calls = []
     attend = MultiHeadAttention._attend
 
@@ -241,6 +242,10 @@ def test_causal_blocks_are_used(small_blocks, monkeypatch):
     layer(x, x, use_causal_mask=True)
     assert [shape[1] for shape in calls] == [2, 3, 2]
     calls.clear()
+    layer(x, x)  # T * T pairs: long enough
+    assert [shape[1] for shape in calls] == [2, 3, 2]
+    calls.clear()
+    monkeypatch.setattr(mha_module, "BLOCKED_PAIRS", T * T + 1)
     layer(x, x)
     assert [shape[1] for shape in calls] == [T]
 
