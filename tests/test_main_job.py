@@ -23,6 +23,8 @@ def test_next_version(tmp_path):
 def test_tiny_main_job_end_to_end(tmp_path, capsys):
     argv = ["--model", "cbam_cnn_tiny", "--epochs", "1", "--batch-size", "64"]
     argv += ["--train-examples", "256", "--test-examples", "300"]
+    # Mixed precision, so that its export and TensorFlow-only reload are checked.
+    argv += ["--precision", "mixed_bfloat16"]
     argv += ["--data-dir", mnist_data_dir(), "--output", str(tmp_path / "run")]
     argv += ["--saved-models", str(tmp_path / "saved"), "--verbose", "0"]
     results = main_job.run(main_job.build_parser().parse_args(argv))

@@ -45,7 +45,12 @@ def _add_data_arguments(parser, batch_size=True):
         parser.add_argument("--batch-size", type=int, help="default: the model's")
     parser.add_argument("--test-split", help="tfds split to test on (default test)")
     parser.add_argument("--metrics-json", help="write the test metrics as JSON here")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", *PRECISIONS),
+        default="float32",
+        help="auto: mixed_bfloat16 on CPUs with native bfloat16, else float32",
+    )
     parser.add_argument(
         "--jit-compile", type=_jit, default="auto", metavar="auto|true|false"
     )
