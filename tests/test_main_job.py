@@ -20,16 +20,17 @@ def test_next_version(tmp_path):
     assert main_job.next_version(tmp_path) == 4
 
 
-def test_tiny_main_job_end_to_end(tmp_path, capsys):
+def test_tiny_main_job_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative --output and --saved-models, as in make demo
     argv = ["--model", "cbam_cnn_tiny", "--epochs", "1", "--batch-size", "64"]
     argv += ["--train-examples", "256", "--test-examples", "300"]
     # Mixed precision, so that its export and TensorFlow-only reload are checked.
     argv += ["--precision", "mixed_bfloat16"]
-    argv += ["--data-dir", mnist_data_dir(), "--output", str(tmp_path / "run")]
-    argv += ["--saved-models", str(tmp_path / "saved"), "--verbose", "0"]
+    argv += ["--data-dir", mnist_data_dir(), "--output", "run"]
+    argv += ["--saved-models", "saved", "--verbose", "0"]
     results = main_job.run(main_job.build_parser().parse_args(argv))
     saved = tmp_path / "saved" / "cbam_cnn_tiny" / "1"
-    assert results["saved_model"] == str(saved)
+    assert os.path.samefile(results["saved_model"], saved)
     assert (saved / "saved_model.pb").is_file()
     config = (tmp_path / "saved" / "models.config").read_text()
     assert 'name: "cbam_cnn_tiny"' in config

@@ -28,6 +28,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANUAL_DIR = os.path.join(REPO, "data", "mnist")
+# At most this many epochs by default, so that the whole job stays well under
+# 10 minutes on 2 shared cores (cbam_cnn_small's recommended 6 epochs took
+# 430-470 s of training alone here; benchmarks/vision.py runs those).
+DEMO_EPOCHS = 4
 # Reloads a SavedModel and scores it on saved test digits, with TensorFlow only.
 RELOAD_SCRIPT = r"""
 import json, sys
@@ -96,6 +100,9 @@ def reload_in_fresh_process(saved_model, images, labels, scratch):
     """Test accuracy of `saved_model` computed by a TensorFlow-only process."""
     import numpy as np
 
+    # The child runs in `scratch`: every path it gets is absolute.
+    scratch = os.path.abspath(scratch)
+    saved_model = os.path.abspath(saved_model)
     data = os.path.join(scratch, "test_digits.npz")
     np.savez(data, images=images, labels=labels)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -169,7 +176,7 @@ def run(args):
     started = time.time()
     name = args.model or zoo.DEFAULT_MODEL
     spec = zoo.get_model_spec(name)
-    epochs = _default(args.epochs, spec.training.get("epochs", 1))
+    epochs = _default(args.epochs, min(DEMO_EPOCHS, spec.training.get("epochs", 1)))
     batch_size = _default(args.batch_size, spec.training.get("batch_size", 128))
     policy = set_precision(args.precision).name
     keras.utils.set_random_seed(args.seed)
