@@ -235,6 +235,10 @@ def spawn(cfg, timeout):
     return {"error": f"exit {proc.returncode}: {tail[:80]}"}
 
 
+def _ms(seconds):
+    return None if seconds is None else seconds * 1e3
+
+
 def _fmt(value, spec):
     return "n/a" if value is None else format(value, spec)
 
@@ -281,8 +285,8 @@ def benchmark_rows(args, peak_gflops):
                         errors = {"ours": timing["error"], "keras": timing["error"]}
                     ours, keras_s = timing.get("ours_s"), timing.get("keras_s")
                     cells = [
-                        errors.get("ours") or _fmt(ours and ours * 1e3, ".1f"),
-                        errors.get("keras") or _fmt(keras_s and keras_s * 1e3, ".1f"),
+                        errors.get("ours") or _fmt(_ms(ours), ".1f"),
+                        errors.get("keras") or _fmt(_ms(keras_s), ".1f"),
                         "n/a",
                         "",
                         "",

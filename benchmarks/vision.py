@@ -122,7 +122,6 @@ def throughputs(name, data, steps, rounds=5, warmup=3):
     for policy in POLICIES:
         models[policy] = _compiled(name, policy, int(train_ds.cardinality()), 1)
         models[policy].fit(train_ds.take(warmup), verbose=0)
-    set_precision("float32")
     batches = train_ds.repeat().take(max(1, steps // rounds)).cache()
     images = sum(int(x.shape[0]) for x, _ in batches)
     rates = {policy: [] for policy in POLICIES}

@@ -5,6 +5,7 @@ import keras
 from layers._validation import check_choice
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+CHOICES = ("auto", *POLICIES)
 # CPU flags of native bfloat16 arithmetic (AVX-512 BF16, AMX).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -43,7 +44,7 @@ def resolve_precision(policy="auto"):
     Returns:
         One of `POLICIES`.
     """
-    check_choice("policy", policy, ("auto", *POLICIES))
+    check_choice("policy", policy, CHOICES)
     if policy != "auto":
         return policy
     return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
@@ -53,11 +54,12 @@ def set_precision(policy="float32"):
     """Sets the global Keras dtype policy for models built afterwards.
 
     `"mixed_bfloat16"` computes in bfloat16 with float32 variables: on the
-    project's CPU (AVX-512 BF16), bfloat16 matmuls ran 1.9x as fast as float32
-    and the CBAM CNN trained 1.4-1.8x faster to the same MNIST accuracy
-    (`benchmarks/RESULTS.md`). `"mixed_float16"` suits GPUs; `compile` then
-    wraps the optimizer in a `LossScaleOptimizer`. Zoo models end in a float32
-    layer, and the attention softmax runs in float32 either way.
+    project's CPU (AVX-512 BF16) the CBAM CNN trained 1.1-1.8x faster to the
+    same MNIST accuracy (whole-fit time and alternating throughput over four
+    runs, `benchmarks/RESULTS.md`); vit_small's throughput did not improve
+    (0.92x). `"mixed_float16"` suits GPUs; `compile` then wraps the optimizer
+    in a `LossScaleOptimizer`. Zoo models end in a float32 layer, and the
+    attention softmax runs in float32 either way.
 
     Args:
         policy: one of `POLICIES`, or `"auto"` (see `resolve_precision`).

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 IMAGE_TASK = "image_classification"
 SCHEDULES = ("constant", "step", "exponential", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+from training.precision import CHOICES as PRECISIONS  # noqa: E402
 
 
 class CommandError(Exception):
@@ -47,7 +47,7 @@ def _add_data_arguments(parser, batch_size=True):
     parser.add_argument("--metrics-json", help="write the test metrics as JSON here")
     parser.add_argument(
         "--precision",
-        choices=("auto", *PRECISIONS),
+        choices=PRECISIONS,
         default="float32",
         help="auto: mixed_bfloat16 on CPUs with native bfloat16, else float32",
     )
@@ -349,10 +349,9 @@ def cmd_export(args):
     exported = export_model(target, args.output, weights=args.weights)
     names = ", ".join(s.name for s in exported.signatures)
     print(f"exported {exported.name} to {exported.path} (signatures: {names})")
-    version_dir = os.path.normpath(exported.path)
-    if os.path.basename(version_dir).isdigit():
-        root = os.path.dirname(os.path.dirname(version_dir))
-        print(f"wrote {write_models_config(root)}")
+    # export_model only writes ROOT/NAME/VERSION directories.
+    root = os.path.dirname(os.path.dirname(os.path.normpath(exported.path)))
+    print(f"wrote {write_models_config(root)}")
     return 0
 
 

@@ -6,7 +6,7 @@
    network) into the tfds data directory, once;
 2. trains the zoo's default image model (`zoo.DEFAULT_MODEL`) with its
    recommended settings, resumable in `runs/main_job/`, in mixed_bfloat16 on
-   CPUs with native bfloat16 arithmetic (1.4-1.8x faster here, same accuracy)
+   CPUs with native bfloat16 arithmetic (1.1-1.8x faster here, same accuracy)
    and in float32 elsewhere (`--precision`);
 3. tests it on the MNIST test set;
 4. exports a TF Serving SavedModel to `saved_models/NAME/VERSION/` (the next
@@ -26,11 +26,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from training.precision import CHOICES as PRECISIONS  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANUAL_DIR = os.path.join(REPO, "data", "mnist")
 # At most this many epochs by default, so that the whole job stays well under
 # 10 minutes on 2 shared cores (cbam_cnn_small's recommended 6 epochs took
-# 430-470 s of training alone here; benchmarks/vision.py runs those).
+# 375-595 s of training alone here; benchmarks/vision.py runs those).
 DEMO_EPOCHS = 4
 # Reloads a SavedModel and scores it on saved test digits, with TensorFlow only.
 RELOAD_SCRIPT = r"""
@@ -78,7 +80,7 @@ def build_parser():
     parser.add_argument("--figure", help="default: OUTPUT/attention_maps.png")
     parser.add_argument(
         "--precision",
-        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+        choices=PRECISIONS,
         default="auto",
         help="default auto: mixed_bfloat16 on CPUs with native bfloat16, else float32",
     )
