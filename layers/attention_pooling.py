@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from layers._masking import masked_softmax
-from layers._validation import (
+from layers.validation import (
     check_last_dim,
     check_mask_shape,
     check_positive_int,

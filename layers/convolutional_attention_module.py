@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from layers._validation import check_last_dim, check_positive_int, check_rank
+from layers.validation import check_last_dim, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")

@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from layers._masking import any_key_visible, causal_mask, masked_softmax, merge_masks
-from layers._validation import (
+from layers.validation import (
     check_choice,
     check_last_dim,
     check_mask_shape,

@@ -5,7 +5,7 @@ import numbers
 import keras
 from keras import ops
 
-from layers._validation import check_last_dim, check_rank
+from layers.validation import check_last_dim, check_rank
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from layers._validation import check_positive_int, check_rank
 from layers.position_embedding import PositionEmbedding
+from layers.validation import check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")

@@ -5,17 +5,17 @@ from keras import ops
 from keras.src.backend import get_keras_mask
 
 from layers._masking import causal_mask
-from layers._validation import (
-    check_last_dim,
-    check_positive_int,
-    check_rank,
-    check_rate,
-)
 from layers.multi_head_attention import MultiHeadAttention
 from layers.transformer_encoder import (
     attention_mask_for,
     check_epsilon,
     resolve_key_dim,
+)
+from layers.validation import (
+    check_last_dim,
+    check_positive_int,
+    check_rank,
+    check_rate,
 )
 
 

@@ -6,14 +6,14 @@ import keras
 from keras.src.backend import get_keras_mask
 
 from layers._masking import merge_masks
-from layers._validation import (
+from layers.multi_head_attention import MultiHeadAttention
+from layers.validation import (
     check_last_dim,
     check_mask_shape,
     check_positive_int,
     check_rank,
     check_rate,
 )
-from layers.multi_head_attention import MultiHeadAttention
 
 
 def check_epsilon(value):

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from layers._validation import check_positive_int
+from layers.validation import check_int, check_positive_int
 from training.data_source import get_builder, prepare, prepare_builder
 from training.dataset_error import DatasetError
 from training.dataset_info import DatasetInfo
@@ -209,8 +209,7 @@ def load_image_classification(
     batch_size = check_positive_int("batch_size", batch_size)
     shuffle_buffer = check_positive_int("shuffle_buffer", shuffle_buffer)
     validation_split = _check_fraction(validation_split)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"Argument `seed` must be an integer. Received: seed={seed!r}")
+    seed = check_int("seed", seed)
     builder = get_builder(name, data_dir)
     image, label = _check_features(name, builder)
     shape = _image_shape(name, image, image_size)

@@ -5,7 +5,7 @@ import shutil
 
 import keras
 
-from layers._validation import check_positive_int
+from layers.validation import check_positive_int
 from training.optimizers import build_optimizer
 from training.stop_on_non_finite_loss import StopOnNonFiniteLoss
 from training.training_diverged_error import TrainingDivergedError

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from training._checks import check_float, check_non_negative_int
+from layers.validation import check_float, check_non_negative_int
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 

@@ -2,8 +2,7 @@
 
 import keras
 
-from layers._validation import check_choice
-from training._checks import check_float
+from layers.validation import check_choice, check_float
 from training.schedules import build_schedule
 
 OPTIMIZERS = {

@@ -2,7 +2,7 @@
 
 import keras
 
-from layers._validation import check_choice
+from layers.validation import check_choice
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 CHOICES = ("auto", *POLICIES)

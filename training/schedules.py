@@ -4,8 +4,12 @@ import numbers
 
 import keras
 
-from layers._validation import check_choice, check_positive_int
-from training._checks import check_float, check_non_negative_int
+from layers.validation import (
+    check_choice,
+    check_float,
+    check_non_negative_int,
+    check_positive_int,
+)
 from training.linear_warmup import LinearWarmup
 from training.warmup_cosine_decay import WarmupCosineDecay
 

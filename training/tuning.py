@@ -5,7 +5,7 @@ import os
 import keras
 import keras_tuner
 
-from layers._validation import check_positive_int
+from layers.validation import check_int, check_positive_int
 
 
 def tune(
@@ -54,8 +54,7 @@ def tune(
     """
     max_trials = check_positive_int("max_trials", max_trials)
     epochs = check_positive_int("epochs", epochs)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"Argument `seed` must be an integer. Received: seed={seed!r}")
+    seed = check_int("seed", seed)
     if not project_name or os.sep in str(project_name):
         raise ValueError(
             "Argument `project_name` must be a folder name. "

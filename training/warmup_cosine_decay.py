@@ -5,8 +5,7 @@ import math
 import keras
 from keras import ops
 
-from layers._validation import check_positive_int
-from training._checks import check_float, check_non_negative_int
+from layers.validation import check_float, check_non_negative_int, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")

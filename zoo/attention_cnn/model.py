@@ -2,8 +2,8 @@
 
 import keras
 
-from layers._validation import check_positive_int, check_rate
 from layers.self_attention_2d import SelfAttention2D
+from layers.validation import check_positive_int, check_rate
 from zoo._image import augment, image_input, logits
 
 

@@ -2,8 +2,8 @@
 
 import keras
 
-from layers._validation import check_positive_int, check_rate
 from layers.convolutional_attention_module import ConvolutionalAttentionModule
+from layers.validation import check_positive_int, check_rate
 from zoo._image import augment, image_input, logits
 
 # Only the convolutions follow a mixed-precision policy: on CPU, bfloat16

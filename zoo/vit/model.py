@@ -2,9 +2,9 @@
 
 import keras
 
-from layers._validation import check_positive_int, check_rate
 from layers.position_embedding import PositionEmbedding
 from layers.transformer_encoder import TransformerEncoder
+from layers.validation import check_positive_int, check_rate
 from zoo._image import augment, image_input, logits
 
 

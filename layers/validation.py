@@ -1,5 +1,11 @@
-"""Argument checks shared by the layers: each raises a `ValueError` naming the value."""
+"""Argument checks of the layers, training and zoo: each raises naming the value.
 
+Every check raises a `ValueError` of the form
+"Argument `name` must be ... Received: name=value" and returns the value as the
+type it checked (an `int`, a `float`).
+"""
+
+import math
 import numbers
 
 
@@ -12,6 +18,49 @@ def check_positive_int(name, value, allow_none=False):
             f"Argument `{name}` must be a positive integer. Received: {name}={value!r}"
         )
     return int(value)
+
+
+def check_non_negative_int(name, value):
+    """Raises unless `value` is an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(
+            f"Argument `{name}` must be a non-negative integer. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def check_int(name, value):
+    """Raises unless `value` is an integer (a seed, for example)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"Argument `{name}` must be an integer. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def check_float(name, value, low=0.0, high=math.inf, low_open=True, allow_none=False):
+    """Raises unless `value` is a finite real in `(low, high]`.
+
+    The interval is `[low, high]` when `low_open` is False; `None` passes when
+    `allow_none`.
+    """
+    if value is None and allow_none:
+        return None
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and math.isfinite(value)
+        and (value > low if low_open else value >= low)
+        and value <= high
+    )
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high}]"
+        raise ValueError(
+            f"Argument `{name}` must be a number in {interval}. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
 
 
 def check_rate(name, value):
