@@ -8,7 +8,15 @@ setup(
     description="Attention layers and models for Keras 3, ready to tune and serve.",
     python_requires=">=3.10",
     packages=find_packages(
-        include=["layers", "layers.*", "zoo", "zoo.*", "training", "training.*"]
+        include=[
+            "layers",
+            "layers.*",
+            "training",
+            "training.*",
+            "zoo",
+            "zoo.*",
+            "zoo_cli",
+        ]
     ),
     install_requires=[
         "keras>=3.15.1",
@@ -27,5 +35,5 @@ setup(
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "dev": ["pytest", "pytest-xdist", "ruff", "jax", "matplotlib"],
     },
-    entry_points={"console_scripts": ["zoo=zoo.cli:main"]},
+    entry_points={"console_scripts": ["zoo=zoo_cli:main"]},
 )

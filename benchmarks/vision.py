@@ -35,6 +35,7 @@ from training.data import load_image_classification  # noqa: E402
 from training.fit import compile_model  # noqa: E402
 from training.optimizers import build_optimizer  # noqa: E402
 from training.precision import set_precision  # noqa: E402
+from training.recipes import optimizer_arguments  # noqa: E402
 from zoo import DEFAULT_MODEL, build_model, get_model_spec, list_models  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,16 +59,6 @@ def select_models(patterns):
     return names
 
 
-def optimizer_args(spec, steps_per_epoch, epochs):
-    """The variant's optimizer settings, with the schedule fitted to this run."""
-    args = dict(spec.training.get("optimizer", {}))
-    total = steps_per_epoch * epochs
-    args["warmup_steps"] = min(args.get("warmup_steps", 0), total // 10)
-    if args.get("schedule") in ("cosine", "exponential"):
-        args["decay_steps"] = max(1, total - args["warmup_steps"])
-    return args
-
-
 def _data(spec, quick):
     kwargs = {}
     if quick:
@@ -76,6 +67,7 @@ def _data(spec, quick):
         "mnist",
         batch_size=spec.training.get("batch_size", 128),
         manual_dir=MNIST_DIR,
+        augmentation=spec.training.get("augmentation"),
         **kwargs,
     )
 
@@ -85,7 +77,9 @@ def _compiled(name, policy, steps_per_epoch, epochs):
     keras.utils.set_random_seed(0)
     spec = get_model_spec(name)
     model = build_model(name)
-    optimizer = build_optimizer(**optimizer_args(spec, steps_per_epoch, epochs))
+    recommended = spec.training.get("optimizer", {})
+    options = optimizer_arguments(recommended, steps_per_epoch * epochs)
+    optimizer = build_optimizer(**options)
     return compile_model(model, optimizer)
 
 

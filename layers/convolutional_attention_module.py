@@ -1,5 +1,7 @@
 """Convolutional Block Attention Module (CBAM)."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -126,17 +128,21 @@ class ConvolutionalAttentionModule(keras.layers.Layer):
 
     def _channel_gate(self, x):
         avg = ops.mean(x, axis=(1, 2), keepdims=True)
-        peak = ops.max(x, axis=(1, 2), keepdims=True)
+        peak = _max(x, axis=(1, 2))
         logits = [self.mlp_output(self.mlp_hidden(p)) for p in (avg, peak)]
         logits = ops.cast(logits[0], "float32") + ops.cast(logits[1], "float32")
         return ops.cast(ops.sigmoid(logits), self.compute_dtype)
 
     def _spatial_gate(self, x):
         pooled = ops.concatenate(
-            [ops.mean(x, axis=-1, keepdims=True), ops.max(x, axis=-1, keepdims=True)],
+            [ops.mean(x, axis=-1, keepdims=True), _max(x, axis=-1)],
             axis=-1,
         )
-        logits = ops.cast(self.spatial_conv(pooled), "float32")
+        logits = self.spatial_conv(pooled)
+        # TensorFlow's oneDNN convolution gives a batch of 0 the input's 2
+        # channels; the reshape restores `(B, H, W, 1)` (a no-op otherwise).
+        logits = ops.reshape(logits, (*ops.shape(x)[:3], 1))
+        logits = ops.cast(logits, "float32")
         return ops.cast(ops.sigmoid(logits), self.compute_dtype)
 
     def call(self, inputs, return_attention_maps=False):
@@ -169,3 +175,12 @@ class ConvolutionalAttentionModule(keras.layers.Layer):
             bias_regularizer=keras.regularizers.serialize(self.bias_regularizer),
         )
         return config
+
+
+def _max(x, axis):
+    """`ops.max(x, axis, keepdims=True)` that also takes an empty `x`.
+
+    TensorFlow's `ops.max` refuses an empty tensor (a batch of 0), even when
+    the reduced axes are not empty; an `initial` of -inf changes no result.
+    """
+    return ops.max(x, axis=axis, keepdims=True, initial=-math.inf)

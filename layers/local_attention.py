@@ -60,8 +60,9 @@ class LocalAttention(keras.layers.Layer):
 
     Call arguments:
         inputs: `(B, T, d)` tensor.
-        mask: optional boolean `(B, T)` padding mask, `True` for real tokens.
-            Defaults to the Keras mask of `inputs`.
+        mask: optional boolean padding mask broadcastable to `(B, T)` (for
+            example `(1, T)`), `True` for real tokens. Defaults to the Keras
+            mask of `inputs`.
         training: whether dropout is active.
 
     Returns:
@@ -101,7 +102,9 @@ class LocalAttention(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.seed = seed
-        self.dropout_layer = keras.layers.Dropout(self.dropout, seed=seed)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, seed=seed, dtype=self.dtype_policy
+        )
         self.supports_masking = True
 
     def _weight(self, name, shape, kind):
@@ -149,10 +152,10 @@ class LocalAttention(keras.layers.Layer):
             band = ops.logical_and(band, ops.less_equal(offset, 0))
         return band
 
-    def _neighbours(self, x, num_blocks, batch):
+    def _neighbours(self, x, num_blocks, batch, blocks):
         # x: (B, T + pad, ...) padded with w on both sides -> (B, n, nb * w, ...).
         w = self.window_size
-        x = ops.reshape(x, (batch, -1, w, *x.shape[2:]))
+        x = ops.reshape(x, (batch, blocks + 2, w, *x.shape[2:]))
         parts = [x[:, :-2], x[:, 1:-1], x[:, 2:]][:num_blocks]
         return ops.concatenate(parts, axis=2)
 
@@ -162,23 +165,26 @@ class LocalAttention(keras.layers.Layer):
         num_blocks = 2 if self.causal else 3
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         pad = (w - length % w) % w
+        # Explicit sizes, not -1: a reshape cannot infer one next to a zero.
+        blocks = (length + pad) // w
 
         q = self._project(inputs, "query", "btd,dhk->bthk")
         q = q / ops.cast(math.sqrt(self.key_dim), q.dtype)
         k = self._project(inputs, "key", "btd,dhk->bthk")
         v = self._project(inputs, "value", "btd,dhv->bthv")
-        q = ops.reshape(_pad_time(q, 0, pad), (batch, -1, w, *q.shape[2:]))
-        k = self._neighbours(_pad_time(k, w, pad + w), num_blocks, batch)
-        v = self._neighbours(_pad_time(v, w, pad + w), num_blocks, batch)
+        q = ops.reshape(_pad_time(q, 0, pad), (batch, blocks, w, *q.shape[2:]))
+        k = self._neighbours(_pad_time(k, w, pad + w), num_blocks, batch, blocks)
+        v = self._neighbours(_pad_time(v, w, pad + w), num_blocks, batch, blocks)
 
         if mask is None:
             valid = ops.ones((batch, length), dtype="int32")
         else:
-            check_rank("mask", mask.shape, 2)
             check_mask_shape("mask", mask.shape, inputs.shape[:2])
-            valid = ops.cast(ops.cast(mask, "bool"), "int32")
-        valid_q = ops.reshape(_pad_time(valid, 0, pad), (batch, -1, 1, w, 1))
-        valid_k = self._neighbours(_pad_time(valid, w, pad + w), num_blocks, batch)
+            valid = ops.broadcast_to(ops.cast(mask, "bool"), (batch, length))
+            valid = ops.cast(valid, "int32")
+        valid_q = ops.reshape(_pad_time(valid, 0, pad), (batch, blocks, 1, w, 1))
+        valid_k = _pad_time(valid, w, pad + w)
+        valid_k = self._neighbours(valid_k, num_blocks, batch, blocks)
         visible = ops.logical_and(
             ops.logical_and(ops.greater(valid_q, 0), self._band(num_blocks)),
             ops.greater(ops.expand_dims(valid_k, (2, 3)), 0),
@@ -188,7 +194,8 @@ class LocalAttention(keras.layers.Layer):
         weights = ops.cast(masked_softmax(scores, visible), self.compute_dtype)
         weights = self.dropout_layer(weights, training=training)
         context = ops.einsum("bnhqs,bnshv->bnqhv", weights, v)
-        context = ops.reshape(context, (batch, -1, *context.shape[3:]))[:, :length]
+        context = ops.reshape(context, (batch, blocks * w, *context.shape[3:]))
+        context = context[:, :length]
         return self._project(context, "output", "bthv,hvd->btd")
 
     def compute_mask(self, inputs, mask=None):

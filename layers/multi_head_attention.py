@@ -301,7 +301,9 @@ class MultiHeadAttention(keras.layers.Layer):
             self.add_loss(loss / ops.cast(ops.shape(x)[0], loss.dtype))
         if scale is not None:
             y = ops.multiply(y, ops.cast(scale, y.dtype))
-        return ops.reshape(y, (-1, ops.shape(x)[1], self.num_heads, head_dim))
+        # Explicit sizes, not -1: a reshape cannot infer one next to a zero.
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        return ops.reshape(y, (batch, length, self.num_heads, head_dim))
 
     def _projections(self, query, key, value):
         """Scaled query, key and value, each `(B, length, num_heads, dim)`."""
@@ -368,8 +370,9 @@ class MultiHeadAttention(keras.layers.Layer):
         if keras.backend.standardize_dtype(logits.dtype) != "float32":
             logits = ops.cast(logits, "float32")
         if mask is not None:
-            bias = ops.cast(ops.where(mask, 0.0, _NEG_INF), "float32")
-            logits = ops.add(logits, ops.expand_dims(bias, 1))
+            # `where`, not adding a `(B, 1, T, S)` bias: TensorFlow's `ops.add`
+            # turns that into a `BiasAdd`, which fails when B or T is 0.
+            logits = ops.where(ops.expand_dims(mask, 1), logits, _NEG_INF)
         weights = ops.softmax(logits, axis=-1)
         probs = ops.cast(weights, self.compute_dtype)
         if training and self.dropout > 0.0:
@@ -411,7 +414,8 @@ class MultiHeadAttention(keras.layers.Layer):
         y = ops.matmul(context, ops.reshape(kernel, (-1, width)))
         if self.use_bias:
             y = ops.add(y, ops.reshape(self._output_dense.bias, (width,)))
-        return ops.reshape(y, (-1, ops.shape(query)[1], *out))
+        batch, length = ops.shape(query)[0], ops.shape(query)[1]
+        return ops.reshape(y, (batch, length, *out))
 
     def compute_output_shape(self, query_shape, value_shape, key_shape=None):
         out = self._output_shape or (query_shape[-1],)

@@ -111,7 +111,9 @@ class SelfAttention(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.seed = seed
-        self.dropout_layer = keras.layers.Dropout(self.dropout, seed=seed)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, seed=seed, dtype=self.dtype_policy
+        )
         self.supports_masking = True
 
     def _kernel(self, name, shape):
@@ -165,8 +167,8 @@ class SelfAttention(keras.layers.Layer):
     def _keep_top_k(self, scores, mask):
         # Padding with k columns of -inf makes `top_k` valid for any T.
         hidden = ops.where(mask, scores, ops.full_like(scores, -math.inf))
-        pad = ops.full_like(hidden[..., :1], -math.inf)
-        padded = ops.concatenate([hidden] + [pad] * self.top_k, axis=-1)
+        widths = [(0, 0), (0, 0), (0, self.top_k)]
+        padded = ops.pad(hidden, widths, constant_values=-math.inf)
         kth = ops.top_k(ops.stop_gradient(padded), self.top_k)[0][..., -1:]
         return ops.logical_and(mask, ops.greater_equal(scores, kth))
 

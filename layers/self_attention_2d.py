@@ -123,9 +123,11 @@ class SelfAttention2D(keras.layers.Layer):
     def call(self, inputs, mask=None, training=None, return_attention_scores=False):
         x = ops.cast(inputs, self.compute_dtype)
         batch, height, width = ops.shape(x)[:3]
+        # Explicit sizes, not -1: a reshape cannot infer one next to a zero.
+        positions = height * width
 
         def flat(t):
-            return ops.reshape(t, (batch, -1, ops.shape(t)[-1]))
+            return ops.reshape(t, (batch, positions, ops.shape(t)[-1]))
 
         query = flat(self.query_dense(x))
         key = flat(self.key_dense(x))
@@ -136,7 +138,7 @@ class SelfAttention2D(keras.layers.Layer):
         if mask is not None:
             check_mask_shape("mask", mask.shape, x.shape[:3])
             mask = ops.broadcast_to(ops.cast(mask, "bool"), (batch, height, width))
-            mask = ops.reshape(mask, (batch, 1, -1))
+            mask = ops.reshape(mask, (batch, 1, positions))
         weights = ops.cast(masked_softmax(scores, mask, axis=-1), self.compute_dtype)
         context = ops.einsum(
             "bqk,bkd->bqd", self.dropout_layer(weights, training=training), value

@@ -2,25 +2,18 @@
 
 import keras
 from keras import ops
-from keras.src.backend import get_keras_mask
 
 from layers._masking import causal_mask
-from layers.multi_head_attention import MultiHeadAttention
-from layers.transformer_encoder import (
+from layers._transformer import (
+    TransformerBlock,
     attention_mask_for,
-    check_epsilon,
     resolve_key_dim,
 )
-from layers.validation import (
-    check_last_dim,
-    check_positive_int,
-    check_rank,
-    check_rate,
-)
+from layers.validation import check_last_dim, check_rank
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-class TransformerDecoder(keras.layers.Layer):
+class TransformerDecoder(TransformerBlock):
     """One transformer decoder block (Vaswani et al., 2017).
 
     Causal multi-head self-attention (position `i` sees positions `<= i`),
@@ -56,111 +49,40 @@ class TransformerDecoder(keras.layers.Layer):
         **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        decoder_sequence: `(B, T, hidden)` tensor.
+        decoder_sequence: `(B, T, hidden)` tensor (integer inputs are cast to
+            the compute dtype, as is `encoder_sequence`).
         encoder_sequence: optional `(B, S, d_enc)` tensor to cross-attend to.
         decoder_padding_mask: optional boolean `(B, T)`, `True` for real tokens.
         encoder_padding_mask: optional boolean `(B, S)`, `True` for real tokens.
         training: whether dropout is active.
+        mask: filled by Keras with the Keras mask of `decoder_sequence` when it
+            is the only tensor argument; not meant to be passed.
+        decoder_sequence_mask: filled by Keras with the Keras mask of
+            `decoder_sequence` when other tensor arguments are passed too; not
+            meant to be passed.
+        encoder_sequence_mask: filled by Keras with the Keras mask of
+            `encoder_sequence`; not meant to be passed.
 
     Returns:
         `(B, T, hidden)` tensor in the compute dtype.
     """
-
-    def __init__(
-        self,
-        num_heads,
-        intermediate_dim,
-        dropout=0.0,
-        activation="relu",
-        layer_norm_epsilon=1e-5,
-        normalize_first=False,
-        key_dim=None,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.num_heads = check_positive_int("num_heads", num_heads)
-        self.intermediate_dim = check_positive_int("intermediate_dim", intermediate_dim)
-        self.dropout = check_rate("dropout", dropout)
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = check_epsilon(layer_norm_epsilon)
-        self.normalize_first = bool(normalize_first)
-        self.key_dim = check_positive_int("key_dim", key_dim, allow_none=True)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
-        self.cross_attention = None
-        self.supports_masking = True
-
-    def _initializers(self):
-        return {
-            "kernel_initializer": keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
-            "bias_initializer": keras.initializers.get(
-                keras.initializers.serialize(self.bias_initializer)
-            ),
-        }
-
-    def _attention(self, name, key_dim, query_shape, value_shape):
-        attention = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=key_dim,
-            dropout=self.dropout,
-            dtype=self.dtype_policy,
-            name=name,
-            **self._initializers(),
-        )
-        attention.build(query_shape, value_shape)
-        norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name=f"{name}_norm",
-        )
-        norm.build(query_shape)
-        return attention, norm
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         shape = decoder_sequence_shape
         check_rank("decoder_sequence", shape, 3)
         hidden_dim = check_last_dim("decoder_sequence", shape)
         key_dim = resolve_key_dim(hidden_dim, self.num_heads, self.key_dim)
-        self.self_attention, self.self_attention_norm = self._attention(
+        self.self_attention, self.self_attention_norm = self._build_attention(
             "self_attention", key_dim, shape, shape
         )
+        self.cross_attention = None
         if encoder_sequence_shape is not None:
             check_rank("encoder_sequence", encoder_sequence_shape, 3)
             check_last_dim("encoder_sequence", encoder_sequence_shape)
-            self.cross_attention, self.cross_attention_norm = self._attention(
+            self.cross_attention, self.cross_attention_norm = self._build_attention(
                 "cross_attention", key_dim, shape, encoder_sequence_shape
             )
-        self.intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            dtype=self.dtype_policy,
-            name="intermediate_dense",
-            **self._initializers(),
-        )
-        self.intermediate_dense.build(shape)
-        self.output_dense = keras.layers.Dense(
-            hidden_dim,
-            dtype=self.dtype_policy,
-            name="output_dense",
-            **self._initializers(),
-        )
-        self.output_dense.build((*shape[:-1], self.intermediate_dim))
-        self.feedforward_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name="feedforward_norm",
-        )
-        self.feedforward_norm.build(shape)
-
-    def _residual(self, inputs, sublayer, norm, training):
-        x = norm(inputs) if self.normalize_first else inputs
-        x = inputs + self.dropout_layer(sublayer(x), training=training)
-        return x if self.normalize_first else norm(x)
+        self._build_feedforward(shape)
 
     def _check_encoder_arguments(self, encoder_sequence, encoder_padding_mask):
         if self.cross_attention is None and encoder_sequence is not None:
@@ -187,67 +109,42 @@ class TransformerDecoder(keras.layers.Layer):
         decoder_padding_mask=None,
         encoder_padding_mask=None,
         training=None,
+        mask=None,
+        decoder_sequence_mask=None,
+        encoder_sequence_mask=None,
     ):
         self._check_encoder_arguments(encoder_sequence, encoder_padding_mask)
-        x = decoder_sequence
+        x = self._as_compute_dtype(decoder_sequence)
+        encoder_sequence = self._as_compute_dtype(encoder_sequence)
         length = ops.shape(x)[1]
         decoder_padding = (
             ("decoder_padding_mask", decoder_padding_mask),
-            ("decoder_sequence mask", get_keras_mask(x)),
+            ("mask", mask),
+            ("decoder_sequence_mask", decoder_sequence_mask),
         )
         self_mask = attention_mask_for(
             x, x, decoder_padding, decoder_padding, causal_mask(length, length)[None]
         )
-
-        def self_attend(y):
-            return self.self_attention(
-                y, y, attention_mask=self_mask, training=training
-            )
-
-        x = self._residual(x, self_attend, self.self_attention_norm, training)
-
+        x = self._attention_block(
+            x, self.self_attention, self.self_attention_norm, self_mask, training
+        )
         if encoder_sequence is not None:
             encoder_padding = (
                 ("encoder_padding_mask", encoder_padding_mask),
-                ("encoder_sequence mask", get_keras_mask(encoder_sequence)),
+                ("encoder_sequence_mask", encoder_sequence_mask),
             )
             cross_mask = attention_mask_for(
                 x, encoder_sequence, decoder_padding, encoder_padding, None
             )
-
-            def cross_attend(y):
-                return self.cross_attention(
-                    y, encoder_sequence, attention_mask=cross_mask, training=training
-                )
-
-            x = self._residual(x, cross_attend, self.cross_attention_norm, training)
-
-        def feedforward(y):
-            return self.output_dense(self.intermediate_dense(y))
-
-        return self._residual(x, feedforward, self.feedforward_norm, training)
-
-    def compute_mask(self, decoder_sequence, mask=None):
-        return mask
+            x = self._attention_block(
+                x,
+                self.cross_attention,
+                self.cross_attention_norm,
+                cross_mask,
+                training,
+                value=encoder_sequence,
+            )
+        return self._feedforward_block(x, training)
 
     def compute_output_shape(self, decoder_sequence_shape, encoder_sequence_shape=None):
         return decoder_sequence_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "normalize_first": self.normalize_first,
-                "key_dim": self.key_dim,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config

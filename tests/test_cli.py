@@ -9,7 +9,7 @@ import pytest
 
 import zoo
 from tests.training.mnist_cache import mnist_data_dir
-from zoo.cli import main
+from zoo_cli import main
 
 MODEL = "cbam_cnn_tiny"
 TINY = ["--train-split", "train[:256]", "--test-split", "test[:128]"]
@@ -72,8 +72,8 @@ def test_export_serves_the_trained_weights(trained, tmp_path, capsys):
     target = tmp_path / "saved" / MODEL / "1"
     assert main(["export", str(run / "model.keras"), "--output", str(target)]) == 0
     assert "serving_default" in capsys.readouterr().out
-    config = (tmp_path / "saved" / "models.config").read_text()
-    assert f'base_path: "/models/{MODEL}"' in config
+    # No models.config in the root and no --serving-config: none is written.
+    assert not (tmp_path / "saved" / "models.config").exists()
     model = keras.saving.load_model(run / "model.keras")
     images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
     serve = tf.saved_model.load(str(target)).signatures["serving_default"]
@@ -90,6 +90,8 @@ def test_export_serves_the_trained_weights(trained, tmp_path, capsys):
         (["list", "--task", "poetry"], "Argument `task`"),
         (["export", "missing.keras", "--output", "x/1"], "No .keras model file"),
         (["train", "vit_tiny", "--dataset", "mnist", "--epochs", "0"], "epochs"),
+        (["evaluate", "/missing/run", "--dataset", "mnist"], "/missing/run"),
+        (["evaluate", "runs/x/model.keras", "--dataset", "mnist"], "model.keras"),
     ],
 )
 def test_errors_print_one_line(argv, message, capsys, tmp_path, mnist_dir):
@@ -99,6 +101,88 @@ def test_errors_print_one_line(argv, message, capsys, tmp_path, mnist_dir):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("zoo: error: "), err
     assert message in err[0]
+    assert (
+        argv[0] == "list" or argv[1] == "no_such_model" or "Unknown model" not in err[0]
+    )
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--epochs", "-1"], "Argument `--epochs` must be a positive integer"),
+        (["--batch-size", "0"], "`--batch-size`"),
+        (["--validation-split", "1.5"], "--validation-split"),
+        (["--validation-split", "1"], "--validation-split"),
+        (["--train-split", "train[:abc]"], "--train-split"),
+        (["--test-split", "test[[5]"], "--test-split"),
+    ],
+)
+def test_arguments_are_checked_before_any_data_loads(flags, message, capsys, tmp_path):
+    # An empty data directory and manual folder: loading data would fail with
+    # another message (and building a model would take time).
+    argv = ["train", MODEL, "--dataset", "mnist", "--data-dir", str(tmp_path)]
+    assert main([*argv, "--manual-dir", str(tmp_path), *flags]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert message in line, line
+    assert "warmup" not in line and "lacks" not in line
+
+
+def test_tune_checks_max_trials_first(capsys, tmp_path):
+    argv = ["tune", MODEL, "--dataset", "mnist", "--data-dir", str(tmp_path)]
+    assert main([*argv, "--manual-dir", str(tmp_path), "--max-trials", "0"]) == 1
+    assert "`--max-trials`" in capsys.readouterr().err
+
+
+def test_debug_goes_before_or_after_the_command(capsys):
+    for argv in (["--debug", "list"], ["list", "--debug"]):
+        assert main([*argv, "--pattern", "vit_*"]) == 0
+        assert capsys.readouterr().out.split() == zoo.list_models(pattern="vit_*")
+    with pytest.raises(ValueError, match="task"):
+        main(["list", "--task", "poetry", "--debug"])
+
+
+def _run(*argv, **kwargs):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, env=env, **kwargs
+    )
+
+
+def test_help_is_quick_and_loads_no_tensorflow():
+    code = (
+        "import sys, time; t = time.perf_counter(); import zoo_cli; "
+        "zoo_cli.build_parser().format_help(); "
+        "print(time.perf_counter() - t, 'tensorflow' in sys.modules, "
+        "'keras' in sys.modules)"
+    )
+    result = _run("-c", code, check=True)
+    seconds, tensorflow, keras_loaded = result.stdout.split()
+    assert (tensorflow, keras_loaded) == ("False", "False")
+    assert float(seconds) < 1.0
+    result = _run("-m", "zoo_cli", "--help", check=True)
+    assert "train" in result.stdout and result.stderr == ""
+    result = _run("-m", "zoo_cli", "train", "--help", check=True)
+    assert "--no-augmentation" in result.stdout and result.stderr == ""
+
+
+def test_commands_print_no_tensorflow_notices():
+    result = _run("-m", "zoo_cli", "list", "--pattern", "vit_*", check=True)
+    assert result.stdout.split() == zoo.list_models(pattern="vit_*")
+    assert result.stderr == ""
+
+
+def test_readme_loading_sentence_in_a_fresh_process(trained):
+    """README: after `import zoo`, `load_model(..., safe_mode=True)` loads a
+    file written by `zoo train`, optimizer and schedule included."""
+    run, _ = trained
+    code = (
+        "import sys, keras, zoo; "
+        "m = keras.saving.load_model(sys.argv[1], safe_mode=True); "
+        "print(m.optimizer.iterations.numpy())"
+    )
+    result = _run("-c", code, str(run / "model.keras"), cwd="/")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) > 0  # the trained optimizer state
 
 
 def test_missing_data_is_one_line(tmp_path, capsys, monkeypatch):

@@ -7,9 +7,13 @@ tensorflow-datasets or keras-tuner.
 import importlib
 
 _EXPORTS = {
+    "AtomicBackupAndRestore": "training.atomic_backup_and_restore",
+    "BackupError": "training.backup_error",
     "DatasetError": "training.dataset_error",
     "DatasetInfo": "training.dataset_info",
     "load_image_classification": "training.data",
+    "augment_dataset": "training.augmentation",
+    "optimizer_arguments": "training.recipes",
     "prepare": "training.data_source",
     "build_optimizer": "training.optimizers",
     "build_schedule": "training.schedules",

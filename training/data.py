@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from layers.validation import check_int, check_positive_int
+from training.augmentation import augment_dataset, check_augmentation
 from training.data_source import get_builder, prepare, prepare_builder
 from training.dataset_error import DatasetError
 from training.dataset_info import DatasetInfo
@@ -128,7 +129,9 @@ def _image_shape(name, image, image_size):
     return int(height), int(width), int(channels)
 
 
-def _pipeline(builder, split, training, batch_size, seed, shuffle_buffer, cache, size):
+def _pipeline(
+    builder, split, training, batch_size, seed, shuffle_buffer, cache, size, augment
+):
     image_dtype = np.dtype(builder.info.features["image"].np_dtype)
     integer = np.issubdtype(image_dtype, np.integer)
     scale = 1.0 / np.iinfo(image_dtype).max if integer else 1.0
@@ -142,13 +145,15 @@ def _pipeline(builder, split, training, batch_size, seed, shuffle_buffer, cache,
         if size is not None:
             image = tf.image.resize(image, size, antialias=True)
             image = tf.cast(tf.round(image), image_dtype)
-        return image, tf.cast(example["label"], tf.int32)
+        return {"image": image, "label": tf.cast(example["label"], tf.int32)}
 
     ds = ds.map(select, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache() if cache is True else ds.cache(os.fspath(cache))
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = augment_dataset(ds, augment, seed)
+    ds = ds.map(lambda example: (example["image"], example["label"]))
     ds = ds.batch(batch_size)
     ds = ds.map(
         lambda x, y: (tf.cast(x, tf.float32) * scale, y),
@@ -171,13 +176,15 @@ def load_image_classification(
     test_split=None,
     image_size=None,
     cache=True,
+    augmentation=None,
 ):
     """Loads a catalog image-classification dataset as batched `tf.data` pipelines.
 
     Training batches are shuffled (files with `seed`, examples with a
     `shuffle_buffer` reshuffled every epoch, same order for the same seed);
     test and validation batches keep the file order. Examples are cached as
-    stored (uint8) and scaled to float32 after batching.
+    stored (uint8), augmented (training batches only, see
+    `training.augmentation`) and scaled to float32 after batching.
 
     Args:
         name: a tensorflow-datasets name with `image` and `label` features,
@@ -198,6 +205,9 @@ def load_image_classification(
         image_size: optional `(height, width)` to resize to (needed for
             datasets of varying image size).
         cache: `True` to cache in memory, `False` not to, or a file path.
+        augmentation: optional dict of augmentation settings for the
+            training batches (a variant's `training["augmentation"]`, e.g.
+            `{"translation": 0.08}`; see `training.augmentation`).
 
     Returns:
         `(train_ds, test_ds, info)`: batches of `(images (B, H, W, C) float32
@@ -210,6 +220,7 @@ def load_image_classification(
     shuffle_buffer = check_positive_int("shuffle_buffer", shuffle_buffer)
     validation_split = _check_fraction(validation_split)
     seed = check_int("seed", seed)
+    augmentation = check_augmentation(augmentation)
     builder = get_builder(name, data_dir)
     image, label = _check_features(name, builder)
     shape = _image_shape(name, image, image_size)
@@ -223,11 +234,11 @@ def load_image_classification(
     ]
     size = None if image_size is None else shape[:2]
     args = (batch_size, seed, shuffle_buffer, cache, size)
-    train_ds = _pipeline(builder, train_split, True, *args)
-    test_ds = _pipeline(builder, test_split, False, *args)
+    train_ds = _pipeline(builder, train_split, True, *args, augmentation)
+    test_ds = _pipeline(builder, test_split, False, *args, None)
     val_ds = None
     if val_split is not None:
-        val_ds = _pipeline(builder, val_split, False, *args)
+        val_ds = _pipeline(builder, val_split, False, *args, None)
     info = DatasetInfo(
         name=builder.name,
         num_classes=int(label.num_classes),

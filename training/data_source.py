@@ -12,6 +12,14 @@ In order:
    that a machine without network fails at once rather than after minutes of
    retries).
 
+Every preparation extracts into a folder of its own, removed afterwards: tfds'
+shared extraction cache (`DATA_DIR/downloads/extracted/GZIP.<file name>`) is
+keyed by the file name alone for files in a manual folder, so a dataset whose
+files share names with one prepared earlier (MNIST, Fashion-MNIST, KMNIST all
+ship `train-images-idx3-ubyte.gz`) would silently get the earlier one's data.
+Downloads still go to tfds' cache, `DATA_DIR/downloads/<dataset>/`, whose file
+names hold the url and the checksum.
+
 Anything missing raises `DatasetError` with the fix in its message.
 """
 
@@ -19,6 +27,7 @@ import difflib
 import os
 import socket
 import urllib.parse
+import uuid
 
 import tensorflow_datasets as tfds
 
@@ -27,6 +36,9 @@ from training.dataset_error import DatasetError
 MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
 DATA_DIR_ENV = "TFDS_DATA_DIR"
 CATALOG_URL = "https://www.tensorflow.org/datasets/catalog/overview"
+# Where tfds downloads and extracts, under the data directory (tfds' defaults).
+DOWNLOADS = "downloads"
+EXTRACTED = "extracted"
 
 
 def resolve_manual_dir(manual_dir=None):
@@ -95,7 +107,26 @@ def prepare(name, data_dir=None, manual_dir=None):
 
 
 def prepare_builder(builder, name, manual_dir=None):
-    """Prepares the dataset of tfds `builder` (see `prepare`); returns it."""
+    """Prepares the dataset of tfds `builder` once (see `prepare`).
+
+    The one path by which every dataset is prepared. A prepared copy is used
+    as is, without looking at the manual folder or the network. Otherwise the
+    original files are extracted into a fresh folder of this preparation
+    (`_extraction_dir`), removed when it ends, so no dataset reads another's
+    extracted files.
+
+    Args:
+        builder: a `tfds.core.DatasetBuilder`.
+        name: the dataset name, for messages.
+        manual_dir: folder of the original files (default `$ZOO_MANUAL_DIR`;
+            `None`: download them).
+
+    Returns:
+        `builder`, prepared.
+
+    Raises:
+        DatasetError: files missing, no network, or preparation failed.
+    """
     if builder.is_prepared():
         return builder
     manual_dir = resolve_manual_dir(manual_dir)
@@ -105,7 +136,14 @@ def prepare_builder(builder, name, manual_dir=None):
         _check_manual_dir(name, builder, manual_dir, where)
     else:
         _check_network(name, builder, where)
-    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    extract_dir = _extraction_dir(builder)
+    config = tfds.download.DownloadConfig(
+        manual_dir=manual_dir,
+        extract_dir=extract_dir,
+        # With a manual folder, the dataset comes from its files, not from a
+        # copy tfds may host prepared on GCS.
+        try_download_gcs=manual_dir is None,
+    )
     try:
         builder.download_and_prepare(download_config=config)
     except Exception as e:
@@ -115,7 +153,28 @@ def prepare_builder(builder, name, manual_dir=None):
             f"Could not prepare dataset {name!r} from {source}: "
             f"{type(e).__name__}: {detail}"
         ) from e
+    finally:
+        if extract_dir.exists():
+            extract_dir.rmtree()
     return builder
+
+
+def _extraction_dir(builder):
+    """A new, unique folder for one preparation's extracted files.
+
+    `DATA_DIR/downloads/extracted/<dataset>.<random hex>.tmp`: next to tfds'
+    own extraction cache (same disk), never a name tfds uses there
+    (`GZIP.<file>`, `ZIP.<file>`, ...), and unique so that two preparations,
+    even in two processes at once, never share extracted files.
+
+    Args:
+        builder: a `tfds.core.DatasetBuilder`.
+
+    Returns:
+        The folder's path (an `etils.epath.Path`, not created yet).
+    """
+    folder = f"{builder.name}.{uuid.uuid4().hex}.tmp"
+    return builder.data_dir_root / DOWNLOADS / EXTRACTED / folder
 
 
 def _check_manual_dir(name, builder, manual_dir, where):

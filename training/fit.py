@@ -6,6 +6,7 @@ import shutil
 import keras
 
 from layers.validation import check_positive_int
+from training.atomic_backup_and_restore import AtomicBackupAndRestore
 from training.optimizers import build_optimizer
 from training.stop_on_non_finite_loss import StopOnNonFiniteLoss
 from training.training_diverged_error import TrainingDivergedError
@@ -109,9 +110,11 @@ def fit_model(
 
     Under `output_dir`:
 
-    - `backup/`: `keras.callbacks.BackupAndRestore` state, saved every epoch
-      and deleted when training finishes; a run interrupted part-way resumes
-      from its last finished epoch when called again with `resume=True`;
+    - `backup/`: the weights, optimizer state and epoch count, saved
+      atomically every epoch (`AtomicBackupAndRestore`) and deleted when
+      training finishes; a run interrupted part-way, even while saving,
+      resumes from its last finished epoch when called again with
+      `resume=True`;
     - `logs/`: TensorBoard logs;
     - `last_finite.weights.h5`: written only if the loss becomes NaN or
       infinite: the last weights with a finite loss (restored into `model`).
@@ -125,7 +128,8 @@ def fit_model(
             resuming).
         output_dir: directory of the backup, logs and divergence checkpoint.
         resume: `True` to continue from the backup in `output_dir` if there
-            is one; `False` to delete it and start from epoch 0.
+            is one (checked first: it must be complete and of this model and
+            optimizer); `False` to delete it and start from epoch 0.
         verbose: `model.fit` verbosity (`"auto"`, 0, 1: progress bar, 2).
         callbacks: optional extra callbacks.
         tensorboard: whether to write TensorBoard logs.
@@ -134,6 +138,8 @@ def fit_model(
         The `keras.callbacks.History` of the epochs run.
 
     Raises:
+        BackupError: `resume=True` and the backup is truncated, corrupt,
+            incomplete or of another model; rerun with `resume=False`.
         TrainingDivergedError: the loss became NaN or infinite.
     """
     epochs = check_positive_int("epochs", epochs)
@@ -143,7 +149,7 @@ def fit_model(
         shutil.rmtree(backup_dir)
     os.makedirs(output_dir, exist_ok=True)
     guard = StopOnNonFiniteLoss(os.path.join(output_dir, LAST_FINITE_WEIGHTS))
-    all_callbacks = [guard, keras.callbacks.BackupAndRestore(backup_dir)]
+    all_callbacks = [guard, AtomicBackupAndRestore(backup_dir)]
     if tensorboard:
         log_dir = os.path.join(output_dir, LOG_DIR)
         all_callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))

@@ -3,9 +3,17 @@
 import keras
 
 from layers.validation import check_choice
+from training.choices import POLICIES
+from training.choices import PRECISIONS as CHOICES
 
-POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
-CHOICES = ("auto", *POLICIES)
+__all__ = [
+    "CHOICES",
+    "POLICIES",
+    "cpu_has_bfloat16",
+    "resolve_precision",
+    "set_precision",
+]
+
 # CPU flags of native bfloat16 arithmetic (AVX-512 BF16, AMX).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 

@@ -10,10 +10,9 @@ from layers.validation import (
     check_non_negative_int,
     check_positive_int,
 )
+from training.choices import SCHEDULES
 from training.linear_warmup import LinearWarmup
 from training.warmup_cosine_decay import WarmupCosineDecay
-
-SCHEDULES = ("constant", "step", "exponential", "cosine")
 
 
 def _check_boundaries(step_boundaries):

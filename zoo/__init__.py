@@ -1,5 +1,14 @@
-"""Attention models by name: `build_model("cbam_cnn_small")`, `list_models("vit_*")`."""
+"""Attention models by name: `build_model("cbam_cnn_small")`, `list_models("vit_*")`.
 
+`import zoo` registers every custom object that a saved zoo model can
+reference (the layers of `layers` and the learning-rate schedules of
+`training`), so a `.keras` file written by `zoo train` loads with
+`keras.saving.load_model(path, safe_mode=True)`.
+"""
+
+import layers  # noqa: F401  (registers the layers)
+import training.linear_warmup  # noqa: F401  (registers the schedules)
+import training.warmup_cosine_decay  # noqa: F401
 from zoo import attention_cnn, cbam_cnn, vit  # noqa: F401  (register the variants)
 from zoo.hypermodel import ZooHyperModel
 from zoo.registry import (
@@ -15,19 +24,26 @@ from zoo.registry import (
 DEFAULT_MODEL = "cbam_cnn_small"
 
 
-def get_hypermodel(name, optimizer_args=None, **overrides):
+def get_hypermodel(name, /, optimizer_args=None, train_steps=None, **overrides):
     """Returns the `keras_tuner.HyperModel` of a registered model.
 
     Args:
         name: a registered name (see `list_models()`).
         optimizer_args: optional dict of `build_optimizer` arguments replacing
             the variant's recommended ones.
+        train_steps: optional optimizer steps of each trial, to fit the
+            warm-up and decay to (see `ZooHyperModel`).
         **overrides: `build_model` arguments (the search space's defaults).
 
     Returns:
         A `ZooHyperModel`.
     """
-    return ZooHyperModel(name, overrides=overrides, optimizer_args=optimizer_args)
+    return ZooHyperModel(
+        name,
+        overrides=overrides,
+        optimizer_args=optimizer_args,
+        train_steps=train_steps,
+    )
 
 
 __all__ = [

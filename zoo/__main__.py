@@ -1,7 +1,7 @@
-"""`python -m zoo`: the `zoo` command (see `zoo.cli`)."""
+"""`python -m zoo`: the `zoo` command (see `zoo_cli`)."""
 
 import sys
 
-from zoo.cli import main
+from zoo_cli import main
 
 sys.exit(main())

@@ -33,20 +33,3 @@ def image_input(input_shape):
 def logits(x, num_classes):
     """The float32 `Dense` output layer named `"logits"`."""
     return keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
-
-
-def augment(x, translation):
-    """Random shifts of up to `translation` of the size (training only).
-
-    Args:
-        x: the image tensor.
-        translation: float in [0, 1); 0 adds no layer.
-
-    Returns:
-        The (maybe) shifted images; empty borders are filled with zeros.
-    """
-    if not translation:
-        return x
-    return keras.layers.RandomTranslation(
-        translation, translation, fill_mode="constant", dtype="float32", name="augment"
-    )(x)

@@ -40,15 +40,6 @@ def _grid(model, num_tokens):
         return side, num_tokens // side
 
 
-def _encoder_weights(layer, tokens):
-    """`(N, heads, T, T)` self-attention weights of a `TransformerEncoder`."""
-    x = tokens
-    if layer.normalize_first:
-        x = layer.self_attention_norm(x)
-    _, weights = layer.self_attention(x, x, return_attention_scores=True)
-    return weights
-
-
 def attention_maps(model, images, size=None):
     """Attention of `model` over each image, as `(N, h, w)` float32 maps.
 
@@ -77,8 +68,8 @@ def attention_maps(model, images, size=None):
         _, scores = layer(features, training=False, return_attention_scores=True)
         maps = ops.mean(ops.cast(scores, "float32"), axis=(1, 2))
     elif isinstance(layer, TransformerEncoder):
-        weights = ops.cast(_encoder_weights(layer, features), "float32")
-        received = ops.mean(weights, axis=(1, 2))
+        _, weights = layer(features, training=False, return_attention_scores=True)
+        received = ops.mean(ops.cast(weights, "float32"), axis=(1, 2))
         maps = ops.reshape(received, (-1, *_grid(model, received.shape[-1])))
     else:
         raise ValueError(

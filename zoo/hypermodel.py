@@ -2,16 +2,17 @@
 
 import keras_tuner
 
+from layers.validation import check_positive_int
+from training.choices import SCHEDULES
 from training.fit import compile_model
 from training.optimizers import build_optimizer
+from training.recipes import optimizer_arguments
 from zoo.registry import (
     build_model,
     check_builder_arguments,
     get_model_spec,
     merged_config,
 )
-
-SCHEDULES = ("constant", "step", "exponential", "cosine")
 
 
 class ZooHyperModel(keras_tuner.HyperModel):
@@ -22,7 +23,10 @@ class ZooHyperModel(keras_tuner.HyperModel):
     `training.fit.compile_model`. The search space's defaults are the
     variant's config (with `overrides`) and its recommended optimizer settings,
     so default hyperparameters reproduce `build_model(model_name, **overrides)`;
-    `hp.Fixed(...)` set before `build` pins a value.
+    `hp.Fixed(...)` set before `build` pins a value. With `train_steps`, each
+    trial's optimizer settings are fitted to a run of that many steps the way
+    `zoo train` fits them (`training.recipes.optimizer_arguments`: the warm-up
+    capped at a tenth of the run, the decay ending with its last step).
 
     Args:
         model_name: a registered name (see `zoo.list_models()`).
@@ -32,6 +36,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
             variant's recommended ones (e.g. `decay_steps` for another
             dataset).
         jit_compile: passed to `compile_model`.
+        train_steps: optional positive int, optimizer steps of each trial.
         name: name of the hypermodel (defaults to `model_name`).
         tunable: see `keras_tuner.HyperModel`.
     """
@@ -42,6 +47,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         overrides=None,
         optimizer_args=None,
         jit_compile="auto",
+        train_steps=None,
         name=None,
         tunable=True,
     ):
@@ -58,6 +64,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.overrides = overrides
         self.optimizer_args = dict(optimizer_args or {})
         self.jit_compile = jit_compile
+        self.train_steps = check_positive_int("train_steps", train_steps, True)
 
     def search_space(self, hp):
         """Returns `(model_args, optimizer_args)` for `hp` (registers its entries)."""
@@ -71,6 +78,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         model_args, optimizer_args = self.search_space(hp)
         model = build_model(self.model_name, **model_args)
+        if self.train_steps is not None:
+            optimizer_args = optimizer_arguments(optimizer_args, self.train_steps)
         optimizer = build_optimizer(**optimizer_args)
         compile_model(model, optimizer, jit_compile=self.jit_compile)
         return model
@@ -88,7 +97,8 @@ def optimizer_search_space(hp, defaults):
     Tunes the learning rate (log scale), its schedule and warm-up, and global
     gradient-norm clipping (0.0 means none). A `"step"` schedule without
     `step_boundaries` decays at 1/2 and 3/4 of `decay_steps`. Other entries of
-    `defaults` pass through unchanged.
+    `defaults` pass through unchanged. `ZooHyperModel` fits the result to the
+    trial's length.
 
     Args:
         hp: a `keras_tuner.HyperParameters`.
@@ -108,7 +118,7 @@ def optimizer_search_space(hp, defaults):
     args["warmup_steps"] = choice(hp, "warmup_steps", [0, 100, 500], warmup)
     decay = args.get("decay_steps")
     if args["schedule"] == "step" and not args.get("step_boundaries") and decay:
-        args["step_boundaries"] = [decay // 2, decay * 3 // 4]
+        args["step_boundaries"] = sorted({max(1, decay // 2), max(2, decay * 3 // 4)})
     clip = args.get("global_clipnorm")
     clip = choice(hp, "global_clipnorm", [0.0, 1.0, 5.0], float(clip or 0.0))
     args["global_clipnorm"] = clip or None

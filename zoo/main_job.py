@@ -26,7 +26,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from training.precision import CHOICES as PRECISIONS  # noqa: E402
+from training.choices import PRECISIONS  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANUAL_DIR = os.path.join(REPO, "data", "mnist")
@@ -91,10 +91,15 @@ def build_parser():
 
 
 def next_version(folder):
-    """1 + the largest numeric version folder in `folder` (1 if none)."""
+    """1 + the largest version folder in `folder` (1 if none).
+
+    Only names TF Serving takes for versions count (ASCII digits).
+    """
+    from zoo.export import is_version_name
+
     if not os.path.isdir(folder):
         return 1
-    versions = [int(n) for n in os.listdir(folder) if n.isdigit()]
+    versions = [int(n) for n in os.listdir(folder) if is_version_name(n)]
     return max(versions, default=0) + 1
 
 
@@ -169,7 +174,8 @@ def run(args):
     from training.fit import compile_model, fit_model
     from training.optimizers import build_optimizer
     from training.precision import set_precision
-    from zoo.export import export_model, write_models_config
+    from training.recipes import optimizer_arguments
+    from zoo.export import export_model, update_serving_config
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
@@ -191,6 +197,7 @@ def run(args):
         seed=args.seed,
         train_split=f"train[:{args.train_examples}]" if args.train_examples else None,
         test_split=f"test[:{args.test_examples}]" if args.test_examples else None,
+        augmentation=spec.training.get("augmentation"),
     )
     print(
         f"[{time.time() - started:5.0f}s] MNIST: {info.train_examples} train, "
@@ -200,11 +207,8 @@ def run(args):
     model = zoo.build_model(
         name, input_shape=info.input_shape, num_classes=info.num_classes
     )
-    options = dict(spec.training.get("optimizer", {}))
     steps = epochs * math.ceil(info.train_examples / batch_size)
-    options["warmup_steps"] = min(options.get("warmup_steps", 0), steps // 10)
-    if options.get("schedule") in ("cosine", "exponential"):
-        options["decay_steps"] = max(1, steps - options["warmup_steps"])
+    options = optimizer_arguments(spec.training.get("optimizer", {}), steps)
     compile_model(model, build_optimizer(**options))
     print(
         f"[{time.time() - started:5.0f}s] training {name} "
@@ -230,8 +234,9 @@ def run(args):
     folder = os.path.join(args.saved_models, model.name)
     version = args.version or next_version(folder)
     exported = export_model(model, os.path.join(folder, str(version)))
-    write_models_config(args.saved_models)
     print(f"[{time.time() - started:5.0f}s] exported SavedModel to {exported.path}")
+    for line in update_serving_config(args.saved_models, model.name, create=True):
+        print(f"        {line}")
 
     images, labels = _test_arrays(test_ds)
     reloaded = reload_in_fresh_process(exported.path, images, labels, args.output)

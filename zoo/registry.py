@@ -36,8 +36,10 @@ class ModelSpec:
             `build_optimizer` arguments; its defaults are `config` and
             `optimizer` (the default `build_optimizer` arguments).
         training: dict of recommended training settings: `"optimizer"` (the
-            `training.optimizers.build_optimizer` arguments), `"epochs"` and
-            `"batch_size"` (tuned on MNIST).
+            `training.optimizers.build_optimizer` arguments), `"epochs"`,
+            `"batch_size"` (tuned on MNIST) and `"augmentation"` (the
+            `training.augmentation` settings of the training data); see
+            `recommended_training`.
     """
 
     name: str
@@ -147,13 +149,14 @@ def list_models(task=None, pattern=None):
     return sorted(names)
 
 
-def build_model(name, **overrides):
+def build_model(name, /, **overrides):
     """Builds the uncompiled `keras.Model` of variant `name`.
 
     Args:
-        name: a registered name (see `list_models()`).
+        name: a registered name (see `list_models()`), positional only.
         **overrides: builder arguments replacing the variant's, e.g.
-            `input_shape=(32, 32, 3), num_classes=100`.
+            `input_shape=(32, 32, 3), num_classes=100`, or `name="my_model"`
+            (the Keras model's name; default the variant name).
 
     Returns:
         An uncompiled functional `keras.Model`.
@@ -182,3 +185,51 @@ def register_variants(variants, training, **kwargs):
     """
     for name, config in variants.items():
         register_model(name, config=config, training=training.get(name), **kwargs)
+
+
+# MNIST's 60,000 training images at batch 128.
+MNIST_STEPS_PER_EPOCH = 469
+
+
+def recommended_training(
+    epochs,
+    learning_rate,
+    warmup_steps,
+    batch_size=128,
+    steps_per_epoch=MNIST_STEPS_PER_EPOCH,
+    augmentation=None,
+    **optimizer,
+):
+    """A variant's recommended training settings: Adam with warm-up and cosine.
+
+    The cosine decay (counted after the warm-up) ends with the last step of
+    `epochs` epochs of `steps_per_epoch` steps; a run of another length refits
+    it (`training.recipes.optimizer_arguments`).
+
+    Args:
+        epochs: recommended number of epochs.
+        learning_rate: peak learning rate.
+        warmup_steps: steps of linear warm-up.
+        batch_size: recommended batch size.
+        steps_per_epoch: steps per epoch of the dataset the settings were
+            tuned on (default MNIST at batch 128).
+        augmentation: dict of `training.augmentation` settings, or `None`.
+        **optimizer: other `build_optimizer` arguments (e.g. `global_clipnorm`).
+
+    Returns:
+        The `training` dict of `register_model`: `epochs`, `batch_size`,
+        `optimizer` (`build_optimizer` arguments) and `augmentation`.
+    """
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": {
+            "name": "adam",
+            "learning_rate": learning_rate,
+            "schedule": "cosine",
+            "warmup_steps": warmup_steps,
+            "decay_steps": steps_per_epoch * epochs - warmup_steps,
+            **optimizer,
+        },
+        "augmentation": dict(augmentation or {}),
+    }

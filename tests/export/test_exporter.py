@@ -1,6 +1,7 @@
 """`export_model`: arguments, weights files, the version directory."""
 
 import os
+import stat
 
 import keras
 import numpy as np
@@ -63,6 +64,17 @@ def test_keras_file_of_another_architecture_is_refused(tmp_path):
         )
 
 
+def test_corrupt_weights_are_reported_as_such(tmp_path):
+    toy_classifier().save(tmp_path / "toy.keras")
+    data = (tmp_path / "toy.keras").read_bytes()
+    (tmp_path / "half.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="valid .keras file.*half.keras"):
+        export_model(
+            toy_classifier(), tmp_path / "toy" / "1", weights=tmp_path / "half.keras"
+        )
+    assert not os.path.exists(tmp_path / "toy")
+
+
 @pytest.mark.parametrize(
     "weights, error, match",
     [
@@ -78,10 +90,39 @@ def test_bad_weights_argument(tmp_path, weights, error, match):
         )
 
 
-@pytest.mark.parametrize("output", ["toy", "toy/latest", "toy/v1"])
+@pytest.mark.parametrize(
+    "output",
+    [
+        "toy",
+        "toy/latest",
+        "toy/v1",
+        "toy/\u00b2",  # superscript two: str.isdigit() is True, TF Serving skips it
+        "toy/\u0661",  # Arabic-Indic one
+        f"toy/{2**63}",  # over int64
+    ],
+)
 def test_output_dir_must_end_in_a_version(tmp_path, output):
     with pytest.raises(ValueError, match="output_dir"):
         export_model(toy_classifier(), tmp_path / output)
+    assert not os.path.exists(tmp_path / output)
+
+
+def test_version_directory_gets_the_umask_permissions(tmp_path):
+    """A model server running as another user can read the whole version."""
+    old = os.umask(0o022)
+    try:
+        path = export_model(toy_classifier(), tmp_path / "toy" / "1").path
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
+    files = 0
+    for folder, _, names in os.walk(path):
+        assert stat.S_IMODE(os.stat(folder).st_mode) & 0o005 == 0o005, folder
+        for name in names:
+            mode = stat.S_IMODE(os.stat(os.path.join(folder, name)).st_mode)
+            assert mode & 0o004, (name, oct(mode))
+            files += 1
+    assert files >= 3
 
 
 def test_version_is_never_overwritten_and_nothing_else_is_left(tmp_path):

@@ -1,12 +1,16 @@
 """Image-classification signatures: names, dtypes, raw bytes, mixed precision."""
 
+import re
+import struct
+import zlib
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.export.conftest import perturb, toy_classifier
-from zoo.export import export_model, serving_signatures
+from zoo.export import MAX_IMAGE_PIXELS, export_model, serving_signatures
 from zoo.export.inspection import signature_defs
 
 SHAPE = (12, 16, 3)
@@ -160,3 +164,51 @@ def test_mixed_precision_model_serves_float32(tmp_path):
         assert out["logits"].dtype == np.float32
         np.testing.assert_allclose(out["logits"], expected, atol=2e-2, rtol=2e-2)
         np.testing.assert_allclose(out["probabilities"].sum(-1), 1.0, atol=1e-6)
+
+
+def _png_header(width, height):
+    """The first 33 bytes of a PNG: signature and an IHDR claiming the size."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    crc = struct.pack(">I", zlib.crc32(ihdr))
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + crc
+
+
+def _bytes_error(loaded, images):
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        _call(loaded, "serving_bytes", image_bytes=np.array(images, dtype=object))
+    return error.value.message
+
+
+def test_a_png_header_over_the_pixel_limit_is_refused_before_decoding(toy):
+    _, loaded, _ = toy
+    small = tf.io.encode_png(np.zeros(SHAPE, np.uint8)).numpy()
+    message = _bytes_error(loaded, [small, _png_header(8000, 8000), small])
+    assert f"more than {MAX_IMAGE_PIXELS} pixels" in message
+    assert re.search(r"at index:\] \[1\]", message), message
+    assert "8000x8000" in message
+    assert "Invalid PNG" not in message
+
+
+@pytest.mark.parametrize("encode", [tf.io.encode_png, tf.io.encode_jpeg])
+def test_a_real_image_over_the_pixel_limit_is_refused(toy, encode):
+    """5000x5000 black pixels: small encoded, 25 million pixels decoded."""
+    _, loaded, _ = toy
+    large = encode(np.zeros((5000, 5000, 1), np.uint8)).numpy()
+    assert len(large) < 500_000
+    message = _bytes_error(loaded, [large])
+    assert f"more than {MAX_IMAGE_PIXELS} pixels" in message
+    assert re.search(r"at index:\] \[0\]", message), message
+    assert "5000x5000" in message
+
+
+def test_an_image_at_the_pixel_limit_is_classified(toy):
+    model, loaded, _ = toy
+    side = int(MAX_IMAGE_PIXELS**0.5)
+    assert side * side == MAX_IMAGE_PIXELS
+    grey = np.full((side, side, 1), 128, np.uint8)
+    encoded = np.array([tf.io.encode_png(grey).numpy()], dtype=object)
+    out = _call(loaded, "serving_bytes", image_bytes=encoded)
+    pixels = np.full((1, *SHAPE), 128, np.uint8)
+    np.testing.assert_allclose(out["logits"], _keras_logits(model, pixels), atol=1e-5)
+    just_over = _png_header(side + 1, side)
+    assert f"{side}x{side + 1}" in _bytes_error(loaded, [just_over])

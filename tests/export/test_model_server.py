@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tests.export.conftest import BATCH_SIZE
-from zoo.export import predict_request, rest_body, write_models_config
+from zoo.export import predict_request, rest_body, update_serving_config
 
 BINARY = shutil.which("tensorflow_model_server")
 pytestmark = pytest.mark.skipif(
@@ -48,7 +48,9 @@ def _post(url, body):
 @pytest.fixture(scope="module")
 def server(exports, tmp_path_factory):
     root = os.path.dirname(os.path.dirname(next(iter(exports.values())).path))
-    config = write_models_config(root, mount=root)
+    for name in exports:
+        update_serving_config(root, name, mount=root, create=True)
+    config = os.path.join(root, "models.config")
     grpc_port, rest_port = _free_port(), _free_port()
     log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
     process = subprocess.Popen(

@@ -4,6 +4,7 @@ import pytest
 
 from layers.attention_pooling import AttentionPooling
 from tests.layers.layer_checks import run_layer_test
+from tests.layers.references import masked_softmax
 
 B, T, D = 3, 7, 5
 
@@ -34,16 +35,8 @@ def _reference(w, x, mask):
         hidden = np.tanh(x @ w["kernel"] + w.get("bias", 0.0))
     else:
         hidden = x
-    scores = hidden @ w["score_vector"]
-    out = np.zeros((x.shape[0], x.shape[2]))
-    weights = np.zeros(scores.shape)
-    for b in range(x.shape[0]):
-        keep = mask[b]
-        if keep.any():
-            e = np.exp(scores[b, keep] - scores[b, keep].max())
-            weights[b, keep] = e / e.sum()
-        out[b] = weights[b] @ x[b]
-    return out, weights
+    weights = masked_softmax(hidden @ w["score_vector"], mask)
+    return np.einsum("bt,btd->bd", weights, x), weights
 
 
 @pytest.mark.parametrize(
@@ -71,6 +64,27 @@ def test_matches_numpy_reference(kwargs):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(out), expected, atol=1e-5)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(weights), expected_weights, atol=1e-6
+    )
+
+
+def test_fixed_weights():
+    # Score vector [1, 0]: the scores are the first features [1, 0, 2, 5], the
+    # last step is masked. Weights [e, 1, e^2] / (e + 1 + e^2).
+    x = np.array([[[1.0, 3.0], [0.0, -3.0], [2.0, 6.0], [5.0, 5.0]]], "float32")
+    layer = AttentionPooling()
+    layer(x)
+    layer.set_weights([np.array([1.0, 0.0])])
+    out, weights = layer(
+        x, mask=np.array([[True, True, True, False]]), return_attention_scores=True
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(weights),
+        [[0.244728, 0.090031, 0.665241, 0.0]],
+        atol=1e-6,
+    )
+    # [0.244728 + 2 * 0.665241, 3 * (0.244728 - 0.090031 + 2 * 0.665241)].
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(out), [[1.575210, 4.455539]], atol=1e-5
     )
 
 

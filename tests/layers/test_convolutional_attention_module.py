@@ -107,19 +107,33 @@ def test_matches_numpy_reference(channel, spatial):
     np.testing.assert_allclose(layer(x), out, atol=1e-6)
 
 
-def test_channel_only_is_squeeze_excitation_style():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(2, 5, 5, 32)).astype("float32")
-    layer = _layer(x, use_spatial_attention=False)
-    w1, b1, w2, b2 = _random_weights(layer, rng)
-    assert w1.shape == (32, 2)  # 32 // 16 hidden units
+def test_channel_only_with_fixed_weights():
+    # Two pixels [1, 2] and [3, -2]: average [2, 0], max [3, 2]. Hidden unit
+    # relu(x1 + x2): 2 and 5; output weights [1, -1]: logits 2 + 5 = 7 and
+    # -2 - 5 = -7, gate [sigmoid(7), sigmoid(-7)] = [0.999089, 0.000911].
+    x = np.array([[[[1.0, 2.0], [3.0, -2.0]]]], "float32")
+    layer = _layer(x, reduction_ratio=2, use_spatial_attention=False)
+    layer.set_weights(
+        [np.ones((2, 1)), np.zeros(1), np.array([[1.0, -1.0]]), np.zeros(2)]
+    )
+    out, channel_gate, _ = layer(x, return_attention_maps=True)
+    np.testing.assert_allclose(channel_gate, [[[[0.999089, 0.000911]]]], atol=1e-6)
+    np.testing.assert_allclose(
+        out, [[[[0.999089, 0.001822], [2.997267, -0.001822]]]], atol=1e-6
+    )
 
-    def mlp(p):
-        return np.maximum(p @ w1 + b1, 0.0) @ w2 + b2
 
-    x64 = x.astype(np.float64)
-    scale = _sigmoid(mlp(x64.mean(axis=(1, 2))) + mlp(x64.max(axis=(1, 2))))
-    np.testing.assert_allclose(layer(x), x64 * scale[:, None, None, :], atol=1e-5)
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"use_channel_attention": False}, {"use_spatial_attention": False}],
+)
+def test_batch_of_zero(kwargs):
+    x = np.zeros((0, 5, 4, 8), "float32")
+    layer = ConvolutionalAttentionModule(reduction_ratio=2, **kwargs)
+    out, channel_gate, spatial_gate = layer(x, return_attention_maps=True)
+    assert tuple(out.shape) == x.shape
+    assert tuple(channel_gate.shape) == (0, 1, 1, 8)
+    assert tuple(spatial_gate.shape) == (0, 5, 4, 1)
 
 
 @pytest.mark.parametrize(

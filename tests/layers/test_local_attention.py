@@ -4,6 +4,7 @@ import pytest
 
 from layers.local_attention import LocalAttention
 from tests.layers.layer_checks import run_layer_test
+from tests.layers.references import masked_softmax
 
 B, T, D = 2, 13, 6
 
@@ -39,12 +40,7 @@ def _reference(w, x, mask, window, causal):
     if causal:
         keep &= pos[None, :] <= pos[:, None]
     keep = keep[None, None] & mask[:, None, :, None] & mask[:, None, None, :]
-    scores = np.where(keep, scores, -np.inf)
-    top = np.max(scores, axis=-1, keepdims=True)
-    e = np.where(keep, np.exp(scores - np.where(np.isfinite(top), top, 0.0)), 0.0)
-    total = e.sum(-1, keepdims=True)
-    weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
-    context = weights @ v
+    context = masked_softmax(scores, keep) @ v
     out = np.einsum("bhtv,hvd->btd", context, w["output_kernel"])
     return out + w["output_bias"]
 
@@ -72,6 +68,9 @@ def test_layer_checks(kwargs):
         {"inputs": x, "mask": mask},
         expected_output_shape=(B, T, D),
         expected_num_trainable_weights=8,
+        # The key bias adds the same `q_i . b_k` to every score of query `i`,
+        # which a softmax ignores: its gradient is zero.
+        zero_gradient_weights=("key_bias",),
     )
 
 
@@ -122,6 +121,22 @@ def test_padding_is_ignored():
     # Padded queries attend nowhere: their output is the output bias (zeros).
     np.testing.assert_allclose(out[~mask], 0.0, atol=1e-6)
     assert not np.allclose(keras.ops.convert_to_numpy(layer(x))[0, 8], out[0, 8])
+
+
+@pytest.mark.parametrize("shape", [(1, T), (B, 1), (T,), ()])
+def test_mask_broadcasting_to_batch_and_length(shape):
+    x, _ = _data()
+    mask = np.ones(shape, dtype=bool)
+    if shape == (B, 1):
+        mask[0] = False
+    elif shape:
+        mask[..., -3:] = False
+    layer = LocalAttention(2, 3, 3)
+    out = keras.ops.convert_to_numpy(layer(x, mask=mask))
+    full = np.broadcast_to(mask, (B, T))
+    np.testing.assert_array_equal(out, keras.ops.convert_to_numpy(layer(x, mask=full)))
+    if not full.all():
+        assert not np.allclose(out, keras.ops.convert_to_numpy(layer(x)), atol=1e-3)
 
 
 def test_keras_mask_is_used_and_propagated():
@@ -228,5 +243,6 @@ def test_bad_inputs():
     x, _ = _data()
     with pytest.raises(ValueError, match="rank 3"):
         LocalAttention(2, 2, 2)(x[0])
-    with pytest.raises(ValueError, match="mask"):
-        LocalAttention(2, 2, 2)(x, mask=np.ones((B, T - 1), dtype=bool))
+    for shape in ((B, T - 1), (B + 1, T), (3, 1), (B, T, 1)):
+        with pytest.raises(ValueError, match=rf"mask.shape=\({shape[0]}"):
+            LocalAttention(2, 2, 2)(x, mask=np.ones(shape, dtype=bool))

@@ -5,10 +5,14 @@ import pytest
 import layers.multi_head_attention as mha_module
 from layers.multi_head_attention import MultiHeadAttention
 from tests.layers.layer_checks import run_layer_test
+from tests.layers.references import masked_softmax
 
 B, T, S, D, DV = 2, 7, 9, 12, 10
 HEADS, KEY_DIM = 3, 4
 IMPLEMENTATIONS = ["explicit", "fused"]
+# The key bias adds the same `q_i . b_k` to every score of query `i`, which a
+# softmax ignores: its gradient is zero.
+ZERO_GRADIENT = ("key/bias",)
 
 
 @pytest.fixture
@@ -64,12 +68,7 @@ def _reference(layer, query, value, key=None, mask=None, causal=False):
     if causal:
         t_len, s_len = logits.shape[-2:]
         keep &= np.arange(t_len)[:, None] >= np.arange(s_len)[None, :]
-    weights = np.zeros_like(logits)
-    for idx in np.ndindex(logits.shape[:-1]):
-        ok = keep[idx]
-        if ok.any():
-            e = np.exp(logits[idx][ok] - logits[idx][ok].max())
-            weights[idx][ok] = e / e.sum()
+    weights = masked_softmax(logits, keep)
     context = np.einsum("bhts,bhsv->bthv", weights, v)
     return np.einsum("bthv,hvo->bto", context, wo) + bo, weights
 
@@ -83,6 +82,7 @@ def test_layer_causal_self_attention(small_blocks):
         expected_output_shape=(B, T, D),
         expected_num_trainable_weights=8,
         call_kwargs={"use_causal_mask": True},
+        zero_gradient_weights=ZERO_GRADIENT,
     )
 
 
@@ -102,9 +102,34 @@ def test_layer_cross_attention_with_masks_and_output_shape():
         {"query": q, "value": v, "key": k, "attention_mask": _mask(0, (B, T, S))},
         expected_output_shape=(B, T, 2, 3),
         expected_num_trainable_weights=8,
+        zero_gradient_weights=ZERO_GRADIENT,
     )
     # The fully masked row: context zero, output = output-projection bias (zero).
     np.testing.assert_array_equal(out[0, 1], np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_correctness_with_fixed_weights(implementation):
+    # Keras' `test_correctness`: identity projections (each head sees its
+    # input as is), zero biases, output kernel summing each head's values.
+    query = np.array([[[1.0, 0.0], [0.0, 1.0]]], "float32")
+    key = np.array([[[0.0, 1.0], [1.0, 0.0]]], "float32")
+    value = np.array([[[1.0, 2.0], [3.0, 4.0]]], "float32")
+    layer = MultiHeadAttention(2, 2, implementation=implementation)
+    layer.build(query.shape, value.shape, key.shape)
+    kernel = np.repeat(np.eye(2)[:, None, :], 2, axis=1)
+    zeros = np.zeros((2, 2))
+    layer.set_weights([kernel, zeros] * 3 + [kernel, np.zeros(2)])
+    out, scores = layer(query, value, key, return_attention_scores=True)
+    # Query 0 scores the keys [0, 1] / sqrt(2), query 1 scores [1, 0] / sqrt(2):
+    # weights [1, e^(1/sqrt 2)] / (1 + e^(1/sqrt 2)) = [0.330238, 0.669762].
+    # Output j of a query: the sum of head j's context, [1 + 2, 3 + 4] weighted.
+    np.testing.assert_allclose(
+        _np(scores), [[[[0.330238, 0.669762], [0.669762, 0.330238]]] * 2], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        _np(out), [[[5.679048, 5.679048], [4.320952, 4.320952]]], atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
@@ -312,6 +337,26 @@ def test_output_does_not_depend_on_returning_scores(
             q, v, k, use_causal_mask=causal, return_attention_scores=True, **kwargs
         )
         assert np.abs(plain - _np(with_scores)).max() <= 1e-6
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("t_len, s_len", [(0, S), (T, 0), (0, 0)])
+def test_zero_length_sequences(implementation, t_len, s_len, small_blocks):
+    q, v, k = _inputs(t_len=t_len, s_len=s_len)
+    layer = _built(*_inputs(), implementation=implementation)
+    for causal in (False, True):
+        kwargs = {"use_causal_mask": causal, "query_mask": np.ones((B, t_len), bool)}
+        out = layer(q, v, k, **kwargs)
+        with_scores, scores = layer(q, v, k, return_attention_scores=True, **kwargs)
+        assert tuple(out.shape) == tuple(with_scores.shape) == (B, t_len, D)
+        assert tuple(scores.shape) == (B, HEADS, t_len, s_len)
+        # With no key to attend to, a query's output is the output bias.
+        bias = np.broadcast_to(_np(layer.output_dense.bias), (B, t_len, D))
+        np.testing.assert_allclose(_np(out), bias, atol=1e-6)
+    dropout = _built(*_inputs(), implementation=implementation, dropout=0.5)
+    out, scores = dropout(q, v, k, training=True, return_attention_scores=True)
+    assert tuple(out.shape) == (B, t_len, D)
+    assert tuple(scores.shape) == (B, HEADS, t_len, s_len)
 
 
 def test_dropout_only_in_training():

@@ -2,10 +2,10 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-from keras.src.backend import get_keras_mask
 
 from layers.positional_encoding import PositionalEncoding
 from tests.layers.layer_checks import run_layer_test
+from tests.layers.references import keras_mask
 
 
 def sinusoid_table(length, dim, max_wavelength=10000.0):
@@ -28,6 +28,26 @@ def test_layer():
         expected_num_trainable_weights=0,
     )
     np.testing.assert_allclose(out, x + sinusoid_table(6, 8), atol=1e-5)
+
+
+def test_literal_values():
+    # d = 4: features 0, 1 have frequency 1, features 2, 3 frequency
+    # 10000 ** (-2 / 4) = 0.01.
+    out = PositionalEncoding()(np.zeros((1, 3, 4), "float32"))
+    expected = [
+        [0.0, 1.0, 0.0, 1.0],
+        [0.841471, 0.540302, 0.0099998, 0.999950],  # sin 1, cos 1, sin .01, ...
+        [0.909297, -0.416147, 0.0199987, 0.999800],  # sin 2, cos 2, sin .02, ...
+    ]
+    np.testing.assert_allclose(ops.convert_to_numpy(out)[0], expected, atol=1e-6)
+    # d = 3, wavelength 8: feature 2 is a sine of frequency 8 ** (-2 / 3) = 0.25.
+    out = PositionalEncoding(8)(np.ones((1, 3, 3), "float32"))
+    expected = [
+        [1.0, 2.0, 1.0],
+        [1.841471, 1.540302, 1.247404],  # 1 + (sin 1, cos 1, sin .25)
+        [1.909297, 0.583853, 1.479426],  # 1 + (sin 2, cos 2, sin .5)
+    ]
+    np.testing.assert_allclose(ops.convert_to_numpy(out)[0], expected, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -56,8 +76,7 @@ def test_passes_mask_through():
     x[0, 2:] = 0.0
     masked = keras.layers.Masking(0.0)(x)
     out = PositionalEncoding()(masked)
-    mask = ops.convert_to_numpy(get_keras_mask(out))
-    np.testing.assert_array_equal(mask, [[1, 1, 0, 0], [1, 1, 1, 1]])
+    np.testing.assert_array_equal(keras_mask(out), [[1, 1, 0, 0], [1, 1, 1, 1]])
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

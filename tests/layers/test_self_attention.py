@@ -4,6 +4,7 @@ import pytest
 
 from layers.self_attention import SelfAttention
 from tests.layers.layer_checks import run_layer_test
+from tests.layers.references import masked_softmax
 
 B, T, D, UNITS = 2, 6, 5, 4
 
@@ -26,16 +27,6 @@ def _set_random_weights(layer, x, seed=1):
         var.assign(value)
         weights[var.name] = value.astype("float64")
     return weights
-
-
-def _softmax_rows(scores, keep):
-    out = np.zeros_like(scores)
-    for idx in np.ndindex(scores.shape[:-1]):
-        row, ok = scores[idx], keep[idx]
-        if ok.any():
-            e = np.exp(row[ok] - row[ok].max())
-            out[idx][ok] = e / e.sum()
-    return out
 
 
 def _reference(w, x, mask, score, units, causal=False, top_k=None):
@@ -67,21 +58,28 @@ def _reference(w, x, mask, score, units, causal=False, top_k=None):
             if visible.size > top_k:
                 kth = np.sort(visible)[::-1][top_k - 1]
                 keep[idx] &= scores[idx] >= kth
-    weights = _softmax_rows(scores, keep)
+    weights = masked_softmax(scores, keep)
     return np.einsum("bij,bju->biu", weights, v), weights
 
 
+# With a bilinear score (`q_i . k_j`, `q_i W k_j`) the key bias adds the same
+# term to every score of query `i`, which a softmax ignores: its gradient is
+# zero. Inside the additive score's tanh it is not.
+KEY_BIAS = ("key_bias",)
+
+
 @pytest.mark.parametrize(
-    "kwargs, num_weights",
+    "kwargs, num_weights, zero_gradient",
     [
-        ({"score": "dot"}, 6),
-        ({"score": "scaled_dot"}, 6),
-        ({"score": "general"}, 7),
-        ({"score": "additive", "use_bias": False}, 4),
-        ({"causal": True, "top_k": 2, "dropout": 0.2, "seed": 3}, 6),
+        ({"score": "dot"}, 6, KEY_BIAS),
+        ({"score": "scaled_dot"}, 6, KEY_BIAS),
+        ({"score": "general"}, 7, KEY_BIAS),
+        ({"score": "additive"}, 7, ()),
+        ({"score": "additive", "use_bias": False}, 4, ()),
+        ({"causal": True, "top_k": 2, "dropout": 0.2, "seed": 3}, 6, KEY_BIAS),
     ],
 )
-def test_layer_checks(kwargs, num_weights):
+def test_layer_checks(kwargs, num_weights, zero_gradient):
     x, mask = _data()
     run_layer_test(
         SelfAttention,
@@ -89,6 +87,32 @@ def test_layer_checks(kwargs, num_weights):
         {"inputs": x, "mask": mask},
         expected_output_shape=(B, T, UNITS),
         expected_num_trainable_weights=num_weights,
+        zero_gradient_weights=zero_gradient,
+    )
+
+
+def test_dot_score_with_fixed_weights():
+    # Identity projections, zero biases: q = k = v = x. The scaled scores of
+    # query 0 are [1, 0, 1] / sqrt(2) (key 2 is [1, 1]), those of query 1 are
+    # [0, 1, 1] / sqrt(2); key 2 is padding.
+    x = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]], "float32")
+    layer = SelfAttention(2)
+    layer(x)
+    eye, zeros = np.eye(2), np.zeros(2)
+    layer.set_weights([eye, zeros] * 3)
+    out, weights = layer(
+        x, mask=np.array([[True, True, False]]), return_attention_scores=True
+    )
+    # Weights [e^(1/sqrt 2), 1] / (1 + e^(1/sqrt 2)) = [0.669762, 0.330238].
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(weights),
+        [[[0.669762, 0.330238, 0.0], [0.330238, 0.669762, 0.0], [0.0, 0.0, 0.0]]],
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(out),
+        [[[0.669762, 0.330238], [0.330238, 0.669762], [0.0, 0.0]]],
+        atol=1e-6,
     )
 
 

@@ -4,6 +4,11 @@ import pytest
 
 from layers.self_attention_2d import SelfAttention2D
 from tests.layers.layer_checks import run_layer_test
+from tests.layers.references import masked_softmax
+
+# The key bias adds the same `q_i . b_k` to every score of query `i`, which a
+# softmax ignores: its gradient is zero.
+ZERO_GRADIENT = ("key/bias",)
 
 
 def _reference(x, params, gamma, mask=None, use_scale=True):
@@ -15,14 +20,8 @@ def _reference(x, params, gamma, mask=None, use_scale=True):
     scores = q @ k.transpose(0, 2, 1)
     if use_scale:
         scores = scores / np.sqrt(wq.shape[1])
-    keep = np.ones_like(scores, bool)
-    if mask is not None:
-        keep = np.broadcast_to(mask.reshape(batch, 1, height * width), scores.shape)
-    scores = np.where(keep, scores, -np.inf)
-    row_max = np.max(scores, axis=-1, keepdims=True)
-    e = np.where(keep, np.exp(scores - np.where(np.isfinite(row_max), row_max, 0)), 0)
-    total = e.sum(axis=-1, keepdims=True)
-    weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    keep = None if mask is None else mask.reshape(batch, 1, height * width)
+    weights = masked_softmax(scores, keep)
     out = flat + gamma * ((weights @ v) @ wo + bo)
     shape = (batch, height, width, height, width)
     return out.reshape(x.shape), weights.reshape(shape)
@@ -62,6 +61,7 @@ def test_run_layer_test():
         x,
         expected_output_shape=x.shape,
         expected_num_trainable_weights=9,
+        zero_gradient_weights=ZERO_GRADIENT,
     )
 
 
@@ -75,6 +75,9 @@ def test_run_layer_test_with_mask_and_scores():
         expected_output_shape=x.shape,
         expected_num_trainable_weights=5,
         call_kwargs=dict(return_attention_scores=True),
+        # `gamma` starts at 0, so the attention weights start without a
+        # gradient: move them all off their initial values first.
+        perturb_weights=True,
     )
 
 

@@ -2,16 +2,20 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-from keras.src.backend import get_keras_mask
 
 from layers.transformer_decoder import TransformerDecoder
 from tests.layers.layer_checks import run_layer_test
-from tests.layers.test_transformer_encoder import (
+from tests.layers.references import (
+    keras_mask,
     np_attention,
     np_feedforward,
     np_residual,
     pair_mask,
 )
+
+# The key biases add the same `q_i . b_k` to every score of query `i`, which a
+# softmax ignores: their gradient is zero (self- and cross-attention).
+ZERO_GRADIENT = ("attention/key/bias",)
 
 
 def np_decoder(layer, x, padding, encoder=None, encoder_padding=None):
@@ -59,7 +63,14 @@ KWARGS = {
 def test_layer_decoder_only_pre_norm():
     kwargs = {**KWARGS, "normalize_first": True}
     data = {"decoder_sequence": X, "decoder_padding_mask": PADDING}
-    run_layer_test(TransformerDecoder, kwargs, data, (2, 6, 8), 16)
+    run_layer_test(
+        TransformerDecoder,
+        kwargs,
+        data,
+        (2, 6, 8),
+        16,
+        zero_gradient_weights=ZERO_GRADIENT,
+    )
 
 
 def test_layer_with_encoder_post_norm():
@@ -70,7 +81,14 @@ def test_layer_with_encoder_post_norm():
         "decoder_padding_mask": PADDING,
         "encoder_padding_mask": ENCODER_PADDING,
     }
-    run_layer_test(TransformerDecoder, kwargs, data, (2, 6, 8), 26)
+    run_layer_test(
+        TransformerDecoder,
+        kwargs,
+        data,
+        (2, 6, 8),
+        26,
+        zero_gradient_weights=ZERO_GRADIENT,
+    )
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])
@@ -122,7 +140,48 @@ def test_keras_masks_act_as_padding_masks():
     out = layer(masking(x), masking(encoder))
     explicit = layer(x, encoder, PADDING, ENCODER_PADDING)
     np.testing.assert_allclose(out, explicit, atol=1e-6)
-    np.testing.assert_array_equal(ops.convert_to_numpy(get_keras_mask(out)), PADDING)
+    np.testing.assert_array_equal(keras_mask(out), PADDING)
+
+
+def test_keras_mask_of_the_only_tensor_argument():
+    layer = TransformerDecoder(2, 12)
+    x = X * PADDING[..., None]
+    out = layer(keras.layers.Masking(0.0)(x))
+    np.testing.assert_allclose(out, layer(x, decoder_padding_mask=PADDING), atol=1e-6)
+    assert not np.allclose(out, layer(x), atol=1e-3)
+
+
+def test_keras_masks_and_padding_masks_are_combined():
+    layer = TransformerDecoder(2, 12)
+    keras_padding = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], dtype=bool)
+    keras_encoder_padding = np.array([[1, 0, 1, 1], [1, 1, 1, 0]], dtype=bool)
+    x = X * keras_padding[..., None]
+    encoder = ENCODER * keras_encoder_padding[..., None]
+    masking = keras.layers.Masking(0.0)
+    combined = layer(masking(x), masking(encoder), PADDING, ENCODER_PADDING)
+    explicit = layer(
+        x, encoder, PADDING & keras_padding, ENCODER_PADDING & keras_encoder_padding
+    )
+    np.testing.assert_allclose(combined, explicit, atol=1e-6)
+    assert not np.allclose(combined, layer(x, encoder, PADDING, ENCODER_PADDING))
+
+
+@pytest.mark.parametrize("with_encoder", [False, True])
+def test_integer_inputs_match_float_inputs(with_encoder):
+    rng = np.random.default_rng(3)
+    values = rng.integers(-3, 4, size=X.shape)
+    encoder = rng.integers(-3, 4, size=ENCODER.shape) if with_encoder else None
+    layer = TransformerDecoder(2, 12)
+
+    def run(dtype):
+        args = (None,) if encoder is None else (encoder.astype(dtype),)
+        return layer(values.astype(dtype), *args, decoder_padding_mask=PADDING)
+
+    from_int = run("int32")
+    assert keras.backend.standardize_dtype(from_int.dtype) == "float32"
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(from_int), ops.convert_to_numpy(run("float32"))
+    )
 
 
 def test_mixed_bfloat16_is_finite():

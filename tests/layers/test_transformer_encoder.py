@@ -2,57 +2,23 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-from keras.src.backend import get_keras_mask
 
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_encoder import TransformerEncoder
 from tests.layers.layer_checks import run_layer_test
+from tests.layers.references import (
+    keras_mask,
+    np_attention,
+    np_attention_weights,
+    np_feedforward,
+    np_layer_norm,
+    np_residual,
+    pair_mask,
+)
 
-# Float64 NumPy references of the block, shared with the decoder tests.
-
-
-def np_weights(layer):
-    return [ops.convert_to_numpy(w).astype("float64") for w in layer.weights]
-
-
-def np_layer_norm(norm, x):
-    gamma, beta = np_weights(norm)
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + norm.epsilon) * gamma + beta
-
-
-def np_attention(attention, query, value, mask):
-    """Multi-head attention; `mask` (B, T, S), rows with no visible key give 0."""
-    wq, bq, wk, bk, wv, bv, wo, bo = np_weights(attention)
-    q = np.einsum("btd,dhk->bthk", query, wq) + bq
-    k = np.einsum("bsd,dhk->bshk", value, wk) + bk
-    v = np.einsum("bsd,dhk->bshk", value, wv) + bv
-    scores = np.einsum("bthk,bshk->bhts", q, k) / np.sqrt(q.shape[-1])
-    visible = np.broadcast_to(mask[:, None], scores.shape)
-    scores = np.where(visible, scores, -np.inf)
-    top = np.max(scores, axis=-1, keepdims=True)
-    weights = np.where(visible, np.exp(scores - np.where(visible, top, 0.0)), 0.0)
-    total = weights.sum(-1, keepdims=True)
-    weights = weights / np.where(total > 0, total, 1.0)
-    context = np.einsum("bhts,bshk->bthk", weights, v)
-    return np.einsum("bthk,hkd->btd", context, wo) + bo
-
-
-def np_feedforward(layer, x):
-    w1, b1 = np_weights(layer.intermediate_dense)
-    w2, b2 = np_weights(layer.output_dense)
-    return np.maximum(x @ w1 + b1, 0.0) @ w2 + b2
-
-
-def np_residual(normalize_first, norm, x, sublayer):
-    if normalize_first:
-        return x + sublayer(np_layer_norm(norm, x))
-    return np_layer_norm(norm, x + sublayer(x))
-
-
-def pair_mask(query_padding, key_padding):
-    return query_padding[:, :, None] & key_padding[:, None, :]
+# The key bias adds the same `q_i . b_k` to every score of query `i`, which a
+# softmax ignores: its gradient is zero.
+ZERO_GRADIENT = ("self_attention/key/bias",)
 
 
 def np_encoder(layer, x, padding, attention_mask=None):
@@ -89,14 +55,42 @@ KWARGS = {
 def test_layer_with_padding_mask(normalize_first):
     kwargs = {**KWARGS, "normalize_first": normalize_first}
     data = {"inputs": X, "padding_mask": PADDING}
-    run_layer_test(TransformerEncoder, kwargs, data, (2, 5, 8), 16)
+    run_layer_test(
+        TransformerEncoder,
+        kwargs,
+        data,
+        (2, 5, 8),
+        16,
+        zero_gradient_weights=ZERO_GRADIENT,
+    )
 
 
 def test_layer_with_attention_mask():
     mask = RNG.random((2, 5, 5)) < 0.7
     kwargs = {**KWARGS, "key_dim": 3, "dropout": 0.1, "normalize_first": True}
     data = {"inputs": X, "attention_mask": mask}
-    run_layer_test(TransformerEncoder, kwargs, data, (2, 5, 8), 16)
+    run_layer_test(
+        TransformerEncoder,
+        kwargs,
+        data,
+        (2, 5, 8),
+        16,
+        zero_gradient_weights=ZERO_GRADIENT,
+    )
+
+
+def test_layer_returning_attention_scores():
+    kwargs = {**KWARGS, "normalize_first": True}
+    data = {"inputs": X, "padding_mask": PADDING}
+    run_layer_test(
+        TransformerEncoder,
+        kwargs,
+        data,
+        (2, 5, 8),
+        16,
+        call_kwargs={"return_attention_scores": True},
+        zero_gradient_weights=ZERO_GRADIENT,
+    )
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])
@@ -109,6 +103,53 @@ def test_matches_numpy_reference(normalize_first):
     out = layer(X)
     expected = np_encoder(layer, X.astype("float64"), np.ones((2, 5), bool))
     np.testing.assert_allclose(ops.convert_to_numpy(out), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_attention_scores_match_reference_and_leave_outputs_unchanged(
+    normalize_first,
+):
+    layer = TransformerEncoder(**{**KWARGS, "normalize_first": normalize_first})
+    attention_mask = RNG.random((2, 5, 5)) < 0.6
+    masks = {"padding_mask": PADDING, "attention_mask": attention_mask}
+    plain = ops.convert_to_numpy(layer(X, **masks))
+    out, scores = layer(X, return_attention_scores=True, **masks)
+    np.testing.assert_array_equal(ops.convert_to_numpy(out), plain)
+    assert tuple(scores.shape) == (2, 2, 5, 5)
+    x64 = X.astype("float64")
+    if normalize_first:
+        x64 = np_layer_norm(layer.self_attention_norm, x64)
+    mask = pair_mask(PADDING, PADDING) & attention_mask
+    expected = np_attention_weights(layer.self_attention, x64, x64, mask)
+    np.testing.assert_allclose(ops.convert_to_numpy(scores), expected, atol=1e-6)
+
+
+def test_attention_scores_in_functional_model():
+    layer = TransformerEncoder(2, 12, normalize_first=True)
+    inputs = keras.Input((None, 8))
+    padding = keras.Input((None,), dtype="bool")
+    outputs, scores = layer(inputs, padding_mask=padding, return_attention_scores=True)
+    assert tuple(outputs.shape) == (None, None, 8)
+    assert tuple(scores.shape) == (None, 2, None, None)
+    model = keras.Model([inputs, padding], [outputs, scores])
+    model.compile(jit_compile=True)
+    eager_out, eager_scores = layer(X, PADDING, return_attention_scores=True)
+    got_out, got_scores = model.predict_on_batch([X, PADDING])
+    np.testing.assert_allclose(got_out, eager_out, atol=1e-5)
+    np.testing.assert_allclose(got_scores, eager_scores, atol=1e-6)
+
+
+def test_integer_inputs_match_float_inputs():
+    values = np.random.default_rng(3).integers(-3, 4, size=(2, 5, 8))
+    layer = TransformerEncoder(2, 12)
+    from_float = ops.convert_to_numpy(layer(values.astype("float32")))
+    from_int = layer(values.astype("int32"), padding_mask=PADDING)
+    assert keras.backend.standardize_dtype(from_int.dtype) == "float32"
+    masked = ops.convert_to_numpy(layer(values.astype("float32"), padding_mask=PADDING))
+    np.testing.assert_array_equal(ops.convert_to_numpy(from_int), masked)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(layer(values.astype("int32"))), from_float
+    )
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])
@@ -129,8 +170,20 @@ def test_keras_mask_acts_as_padding_mask():
     from_keras_mask = layer(masked)
     explicit = layer(X * PADDING[..., None], padding_mask=PADDING)
     np.testing.assert_allclose(from_keras_mask, explicit, atol=1e-6)
-    passed_on = ops.convert_to_numpy(get_keras_mask(from_keras_mask))
-    np.testing.assert_array_equal(passed_on, PADDING)
+    np.testing.assert_array_equal(keras_mask(from_keras_mask), PADDING)
+
+
+def test_keras_mask_and_padding_mask_are_combined():
+    layer = TransformerEncoder(2, 12)
+    keras_padding = np.array([[1, 1, 1, 1, 0], [1, 1, 0, 0, 0]], dtype=bool)
+    x = X * keras_padding[..., None]
+    masked = keras.layers.Masking(0.0)(x)
+    # Two tensor arguments: Keras passes the mask of `inputs` as `inputs_mask`.
+    combined = layer(masked, padding_mask=PADDING)
+    explicit = layer(x, padding_mask=PADDING & keras_padding)
+    np.testing.assert_allclose(combined, explicit, atol=1e-6)
+    assert not np.allclose(combined, layer(x, padding_mask=PADDING), atol=1e-3)
+    assert not np.allclose(combined, layer(masked), atol=1e-3)
 
 
 def test_keras_mask_in_compiled_model():
@@ -200,5 +253,10 @@ def test_bad_masks_and_inputs():
         layer(X, padding_mask=np.ones((2, 4), bool))
     with pytest.raises(ValueError, match="attention_mask"):
         layer(X, attention_mask=np.ones((2, 5, 3), bool))
+    inputs = keras.Input((5, 8))
+    with pytest.raises(ValueError, match="padding_mask"):
+        layer(inputs, padding_mask=keras.Input((4,), dtype="bool"))
+    with pytest.raises(ValueError, match="attention_mask"):
+        layer(inputs, attention_mask=keras.Input((5, 3), dtype="bool"))
     with pytest.raises(ValueError, match="rank 3"):
         TransformerEncoder(2, 12)(X[0])

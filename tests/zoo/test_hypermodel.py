@@ -193,3 +193,15 @@ def test_fixed_learning_rate_reaches_the_compiled_optimizer():
     assert model.optimizer.global_clipnorm == 5.0
     expected = zoo.get_model_spec("cbam_cnn_tiny").config["dropout"]
     assert model.get_layer("dropout").rate == expected
+
+
+def test_trial_warmup_is_capped_like_zoo_train():
+    hp = kt.HyperParameters()
+    hp.Fixed("warmup_steps", 500)
+    hp.Fixed("schedule", "cosine")
+    hp.Fixed("learning_rate", 0.002)
+    optimizer = zoo.get_hypermodel("cbam_cnn_tiny", train_steps=20).build(hp).optimizer
+    # Warm-up capped at 2 of the 20 steps (not 500), then 18 steps of cosine.
+    for step, rate in [(1, 0.001), (2, 0.002), (11, 0.001), (20, 0.0)]:
+        optimizer.iterations.assign(step)
+        assert float(optimizer.learning_rate) == pytest.approx(rate, abs=1e-9)

@@ -4,6 +4,7 @@ import dataclasses
 import fnmatch
 
 import keras
+import keras_tuner
 import pytest
 
 import zoo
@@ -124,3 +125,12 @@ def test_register_model_errors(monkeypatch):
     assert added.config["widths"] == (8, 16)
     assert added.config["num_classes"] == 10
     assert "cbam_cnn_wide" in zoo.list_models(pattern="cbam_cnn_*")
+
+
+def test_name_is_an_override_like_the_others():
+    # `name` is listed as a valid override: it names the Keras model.
+    model = zoo.build_model("vit_tiny", name="my_vit", num_classes=3)
+    assert model.name == "my_vit"
+    assert zoo.build_model("vit_tiny").name == "vit_tiny"
+    hypermodel = zoo.get_hypermodel("vit_tiny", name="my_vit")
+    assert hypermodel.build(keras_tuner.HyperParameters()).name == "my_vit"

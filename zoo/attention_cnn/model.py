@@ -4,7 +4,7 @@ import keras
 
 from layers.self_attention_2d import SelfAttention2D
 from layers.validation import check_positive_int, check_rate
-from zoo._image import augment, image_input, logits
+from zoo._image import image_input, logits
 
 
 def attention_cnn(
@@ -15,12 +15,11 @@ def attention_cnn(
     key_dim=None,
     attention_dropout=0.0,
     dropout=0.1,
-    augmentation=0.0,
     name="attention_cnn",
 ):
     """Builds a small CNN with self-attention over its feature map.
 
-    Optional random shifts (training only); one `Conv2D` (3x3, same padding,
+    One `Conv2D` (3x3, same padding,
     ReLU) and 2x2 max pooling per entry of `filters`; a pointwise `Dense`
     (ReLU) to `hidden_dim` channels; a `SelfAttention2D` named
     `"feature_attention"` over the pooled map's positions; flattening (which
@@ -37,8 +36,6 @@ def attention_cnn(
         key_dim: query/key size of the attention (`None`: `hidden_dim // 8`).
         attention_dropout: dropout on the attention weights.
         dropout: dropout rate before the logits.
-        augmentation: random shift during training, as a fraction of the
-            image size (0 for none).
         name: model name.
 
     Returns:
@@ -47,7 +44,6 @@ def attention_cnn(
     num_classes = check_positive_int("num_classes", num_classes)
     hidden_dim = check_positive_int("hidden_dim", hidden_dim)
     dropout = check_rate("dropout", dropout)
-    augmentation = check_rate("augmentation", augmentation)
     if not filters:
         raise ValueError(
             f"Argument `filters` must be non-empty. Received: filters={filters!r}"
@@ -55,7 +51,7 @@ def attention_cnn(
     filters = [check_positive_int("filters", f) for f in filters]
 
     inputs = image_input(input_shape)
-    x = augment(inputs, augmentation)
+    x = inputs
     for i, units in enumerate(filters, start=1):
         x = keras.layers.Conv2D(
             units, 3, padding="same", activation="relu", name=f"conv{i}"

@@ -4,7 +4,7 @@ import keras
 
 from layers.convolutional_attention_module import ConvolutionalAttentionModule
 from layers.validation import check_positive_int, check_rate
-from zoo._image import augment, image_input, logits
+from zoo._image import image_input, logits
 
 # Only the convolutions follow a mixed-precision policy: on CPU, bfloat16
 # elementwise ops are emulated and slower than float32 ones.
@@ -51,20 +51,18 @@ def cbam_cnn(
     use_spatial_attention=True,
     conv_batch_norm=False,
     dropout=0.1,
-    augmentation=0.0,
     name="cbam_cnn",
 ):
     """Builds a residual CNN classifier with CBAM after each stage.
 
-    Optional random shifts (training only); a stem (3x3 conv, ReLU); one stage
-    per entry of `widths`, each of `blocks_per_stage` residual basic blocks
-    (3x3 conv, ReLU, 3x3 conv, add the shortcut, ReLU; the first block of
-    every stage after the first halves the resolution) followed by a
-    `ConvolutionalAttentionModule` named `stage{i}_attention`; then batch
-    normalization, global average pooling, dropout and a float32 `Dense`
-    named `"logits"`. The convolutions follow the dtype policy; the other
-    layers run in float32 (under `mixed_bfloat16` only the convolutions run in
-    bfloat16: on CPU that trains fastest).
+    A stem (3x3 conv, ReLU); one stage per entry of `widths`, each of
+    `blocks_per_stage` residual basic blocks (3x3 conv, ReLU, 3x3 conv, add
+    the shortcut, ReLU; the first block of every stage after the first halves
+    the resolution) followed by a `ConvolutionalAttentionModule` named
+    `stage{i}_attention`; then batch normalization, global average pooling,
+    dropout and a float32 `Dense` named `"logits"`. The convolutions follow
+    the dtype policy; the other layers run in float32 (under `mixed_bfloat16`
+    only the convolutions run in bfloat16: on CPU that trains fastest).
 
     Args:
         input_shape: `(height, width, channels)` of the float32 images in
@@ -80,8 +78,6 @@ def cbam_cnn(
         conv_batch_norm: also batch-normalize after every convolution
             (ResNet style; slower, and slower still under `mixed_bfloat16`).
         dropout: dropout rate before the logits.
-        augmentation: random shift during training, as a fraction of the
-            image size (0 for none).
         name: model name.
 
     Returns:
@@ -91,7 +87,6 @@ def cbam_cnn(
     blocks_per_stage = check_positive_int("blocks_per_stage", blocks_per_stage)
     stem_strides = check_positive_int("stem_strides", stem_strides)
     dropout = check_rate("dropout", dropout)
-    augmentation = check_rate("augmentation", augmentation)
     if not widths:
         raise ValueError(
             f"Argument `widths` must be non-empty. Received: widths={widths!r}"
@@ -100,8 +95,7 @@ def cbam_cnn(
     batch_norm = bool(conv_batch_norm)
 
     inputs = image_input(input_shape)
-    x = augment(inputs, augmentation)
-    x = _conv(x, widths[0], 3, stem_strides, "stem", True, batch_norm)
+    x = _conv(inputs, widths[0], 3, stem_strides, "stem", True, batch_norm)
     for i, filters in enumerate(widths, start=1):
         for j in range(1, blocks_per_stage + 1):
             strides = 2 if i > 1 and j == 1 else 1

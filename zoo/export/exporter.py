@@ -8,7 +8,9 @@ import keras
 import tensorflow as tf
 
 from zoo.export.exported_model import ExportedModel
+from zoo.export.serving_config import current_umask, is_version_name
 from zoo.export.tasks import serving_signatures
+from zoo.model_files import load_weights
 
 _DEFAULT_TASK = "image_classification"
 
@@ -21,17 +23,20 @@ def export_model(model_or_name, output_dir, weights=None, *, task=None, **overri
     `zoo.export.tasks.SIGNATURE_BUILDERS`): for image classification
     `serving_default`, `serving_xla` (XLA-compiled) and `serving_bytes`
     (encoded images). It is written next to `output_dir` and then renamed, so
-    a model server watching the parent directory never sees half a version.
+    a model server watching the parent directory never sees half a version;
+    the version directory gets the umask's permissions (e.g. `0o755`), so a
+    server running as another user can read it.
 
     Args:
         model_or_name: a registered model name (see `zoo.list_models()`) or a
             `keras.Model`.
-        output_dir: the version directory to create, `.../NAME/VERSION` with a
-            numeric `VERSION` (TF Serving's layout). It must not exist or be
-            empty.
-        weights: optional `.keras` file (loaded with `safe_mode=True`) or
-            `.weights.h5` file whose weights replace the built ones. Without
-            it, the model is exported as built.
+        output_dir: the version directory to create, `.../NAME/VERSION` with
+            `VERSION` made of ASCII digits and at most 2**63 - 1 (TF Serving's
+            layout, see `is_version_name`). It must not exist or be empty.
+        weights: optional `.keras` file (loaded with `safe_mode=True`), run
+            folder holding `model.keras`, or `.weights.h5` file whose weights
+            replace the built ones (see `zoo.model_files.load_weights`).
+            Without it, the model is exported as built.
         task: the task of a `keras.Model` (default `"image_classification"`);
             for a registered name it must be omitted or match the name's task.
         **overrides: `build_model` arguments for a registered name.
@@ -47,18 +52,23 @@ def export_model(model_or_name, output_dir, weights=None, *, task=None, **overri
     output_dir = _check_output_dir(output_dir)
     name, model, task = _resolve_model(model_or_name, task, overrides)
     if weights is not None:
-        _load_weights(model, weights)
+        load_weights(model, weights)
     signatures = serving_signatures(model, task)
     _save(model, signatures, output_dir)
     return ExportedModel(name, output_dir, task, model, tuple(signatures))
 
 
 def _check_output_dir(output_dir):
+    if not isinstance(output_dir, (str, os.PathLike)):
+        raise TypeError(
+            f"Argument `output_dir` must be a path. Received: output_dir={output_dir!r}"
+        )
     path = os.path.abspath(os.fspath(output_dir))
-    if not os.path.basename(path).isdigit():
+    if not is_version_name(os.path.basename(path)):
         raise ValueError(
-            "Argument `output_dir` must end in a numeric version directory "
-            "(TF Serving's NAME/VERSION layout, e.g. saved_models/cbam_cnn_small/1). "
+            "Argument `output_dir` must end in a version directory of ASCII digits "
+            "that fits in an int64 (TF Serving's NAME/VERSION layout, e.g. "
+            "saved_models/cbam_cnn_small/1). "
             f"Received: output_dir={output_dir!r}"
         )
     if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
@@ -93,30 +103,6 @@ def _resolve_model(model_or_name, task, overrides):
     return model_or_name, build_model(model_or_name, **overrides), spec.task
 
 
-def _load_weights(model, weights):
-    path = os.fspath(weights)
-    if not path.endswith((".keras", ".weights.h5")):
-        raise ValueError(
-            "Argument `weights` must be a `.keras` or `.weights.h5` file. "
-            f"Received: weights={weights!r}"
-        )
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No weights file at weights={weights!r}")
-    if path.endswith(".weights.h5"):
-        model.load_weights(path)
-        return
-    trained = keras.saving.load_model(path, safe_mode=True, compile=False)
-    mine = [tuple(w.shape) for w in model.weights]
-    theirs = [tuple(w.shape) for w in trained.weights]
-    if mine != theirs:
-        raise ValueError(
-            f"The model in weights={weights!r} does not match the model to export "
-            f"(its weight shapes differ: {len(theirs)} weights vs {len(mine)}); "
-            "pass the build overrides it was trained with."
-        )
-    model.set_weights(trained.get_weights())
-
-
 def _save(model, signatures, output_dir):
     root = tf.Module()
     # The raw tf.Variables behind the Keras variables, tracked once: tracking
@@ -133,6 +119,9 @@ def _save(model, signatures, output_dir):
             signatures=concrete,
             options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
         )
+        # mkdtemp makes it 0o700: a server running as another user could not
+        # read it. TensorFlow already wrote what is inside with the umask's.
+        os.chmod(staging, 0o777 & ~current_umask())
         if os.path.isdir(output_dir):
             os.rmdir(output_dir)
         os.replace(staging, output_dir)

@@ -1,5 +1,9 @@
 """Serving signatures of image classifiers: float images and encoded bytes."""
 
+import functools
+import struct
+import zlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -10,6 +14,17 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 # Channel counts that both `decode_png` and `decode_jpeg` can convert to.
 _DECODABLE_CHANNELS = (1, 3)
 
+# The most pixels (height x width) that `serving_bytes` decodes: 16.8 million,
+# a 4096x4096 image or a 12-megapixel photo. The size is read from the PNG or
+# JPEG header first, so a small file claiming a large image (8000x8000 pixels
+# of one colour are a PNG of 62 KB grey, 190 KB RGB) is refused before any
+# memory is taken; an image at the limit takes `channels` bytes per pixel while
+# it is decoded (50 MB in RGB).
+MAX_IMAGE_PIXELS = 4096 * 4096
+# A PNG starts with its signature and the IHDR chunk: length, "IHDR", then
+# width and height as big-endian uint32 (bytes 16 to 24).
+_PNG_SIZE_OFFSET = 16
+
 
 def image_classification_signatures(model):
     """Signatures of a classifier from `"image"` (float32 in [0, 1]) to logits.
@@ -19,12 +34,15 @@ def image_classification_signatures(model):
       `(None,)`).
     - `serving_xla`: the same, with the model in a `jit_compile=True` function.
     - `serving_bytes` (when `C` is 1 or 3): `image_bytes` tf.string `(None,)` of
-      PNG or JPEG images of any size -> the same outputs; each image is decoded
-      to `C` channels, resized (bilinear) to `H, W` and scaled to [0, 1].
+      PNG or JPEG images of up to `MAX_IMAGE_PIXELS` pixels (height x width)
+      -> the same outputs; each image is decoded to `C` channels, resized
+      (bilinear) to `H, W` and scaled to [0, 1].
 
     Requests are checked inside the graph (TF Serving checks only dtypes): a
-    wrong shape, an empty batch, values outside [0, 1] (or NaN), empty strings
-    and bytes that are not PNG or JPEG fail with a message naming the input.
+    wrong shape, an empty batch, values outside [0, 1] (or NaN), empty strings,
+    bytes that are not PNG or JPEG, and images over `MAX_IMAGE_PIXELS` (read
+    from their headers, before any image is decoded) fail with a message
+    naming the input.
 
     Args:
         model: a `keras.Model` with one input of shape `(None, H, W, C)` and
@@ -163,13 +181,20 @@ def _bytes_signature(model, classify, shape):
         return _classifier_outputs(model, pixels.astype(np.float32) / 255.0)
 
     png = tf.io.encode_png(np.zeros((height, width, channels), np.uint8)).numpy()
+    jpeg = tf.io.encode_jpeg(np.zeros((height, width, channels), np.uint8)).numpy()
+    # Small files whose headers claim 8000x8000 pixels.
+    big_png = with_png_size(png, 8000, 8000)
+    big_jpeg = with_jpeg_size(jpeg, 8000, 8000)
     not_image = "Input `image_bytes` must hold PNG or JPEG images"
+    big = r"more than \d+ pixels .*at index:\] \[\d\] \[height x width:\] \[8000x8000\]"
     bad_requests = (
         ("empty string", {"image_bytes": _strings([png, b""])}, "empty string"),
         ("no image", {"image_bytes": _strings([])}, "at least one image"),
         ("text", {"image_bytes": _strings([b"not an image"])}, not_image),
         ("GIF", {"image_bytes": _strings([b"GIF89a" + bytes(32)])}, not_image),
         ("truncated PNG", {"image_bytes": _strings([png[:40]])}, "Invalid PNG"),
+        ("PNG over the pixel limit", {"image_bytes": _strings([png, big_png])}, big),
+        ("JPEG over the pixel limit", {"image_bytes": _strings([big_jpeg])}, big),
         ("floats", {"image_bytes": np.zeros(1, np.float32)}, "string"),
         ("no input", {}, "image_bytes"),
     )
@@ -204,18 +229,120 @@ def _decoded_images(image_bytes, shape):
         ],
     )
     with tf.control_dependencies([check_batch, check_empty, check_format]):
+        is_png = tf.equal(
+            tf.strings.substr(image_bytes, 0, len(_PNG_MAGIC)), _PNG_MAGIC
+        )
+        sizes = _encoded_sizes(image_bytes, is_png)
+    pixels = sizes[:, 0] * sizes[:, 1]
+    too_large = pixels > MAX_IMAGE_PIXELS
+    check_size = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(too_large)),
+        [
+            f"Input `image_bytes` holds an image of more than {MAX_IMAGE_PIXELS} "
+            "pixels (height x width) at index:",
+            _indices(too_large),
+            "height x width:",
+            tf.boolean_mask(
+                tf.strings.join(
+                    [
+                        tf.strings.as_string(sizes[:, 0]),
+                        tf.strings.as_string(sizes[:, 1]),
+                    ],
+                    separator="x",
+                ),
+                too_large,
+            ),
+        ],
+    )
+    with tf.control_dependencies([check_size]):
         image_bytes = tf.identity(image_bytes)
 
     def decode(encoded):
-        image = tf.io.decode_image(
-            encoded, channels=channels, dtype=tf.float32, expand_animations=False
-        )
+        # Decoded as uint8 and resized to float32 at the model size: the full
+        # image is never held as floats (4x the memory).
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
         image = tf.image.resize(image, (height, width), method="bilinear")
-        return tf.ensure_shape(image, shape)
+        return tf.ensure_shape(image / 255.0, shape)
 
     return tf.map_fn(
         decode, image_bytes, fn_output_signature=tf.TensorSpec(shape, tf.float32)
     )
+
+
+def _encoded_sizes(image_bytes, is_png):
+    """`(height, width)` int64 per image, read from its PNG or JPEG header.
+
+    Nothing is decoded: PNG sizes are bytes 16 to 24 (IHDR), JPEG sizes come
+    from `tf.image.extract_jpeg_shape` (which reads the frame header only).
+    PNGs too short to hold their size get `(0, 0)`: decoding them fails later.
+    """
+    size_bytes = 8
+    # Padded first: `substr` fails on a start past the end of a string.
+    header = tf.strings.join(
+        [
+            tf.strings.substr(image_bytes, 0, _PNG_SIZE_OFFSET + size_bytes),
+            b"\0" * (_PNG_SIZE_OFFSET + size_bytes),
+        ]
+    )
+    raw = tf.io.decode_raw(
+        tf.strings.substr(header, _PNG_SIZE_OFFSET, size_bytes), tf.uint8
+    )
+    big_endian = tf.constant([2**24, 2**16, 2**8, 1], tf.int64)
+    raw = tf.reshape(tf.cast(raw, tf.int64), [-1, 2, 4])
+    width_height = tf.reduce_sum(raw * big_endian, axis=-1)
+    png_sizes = tf.reverse(width_height, axis=[1])
+    # Each PNG is swapped for a tiny JPEG, so that every string given to
+    # `extract_jpeg_shape` is a JPEG (and no conditional is needed).
+    jpegs = tf.where(is_png, tf.constant(_tiny_jpeg()), image_bytes)
+    jpeg_sizes = tf.map_fn(
+        lambda encoded: tf.cast(tf.image.extract_jpeg_shape(encoded)[:2], tf.int64),
+        jpegs,
+        fn_output_signature=tf.TensorSpec([2], tf.int64),
+    )
+    return tf.where(is_png[:, None], png_sizes, jpeg_sizes)
+
+
+@functools.cache
+def _tiny_jpeg():
+    with tf.init_scope():  # Eager, even while a signature is traced.
+        return tf.io.encode_jpeg(np.zeros((1, 1, 1), np.uint8)).numpy()
+
+
+def with_png_size(png, width, height):
+    """`png` whose IHDR header claims `width` x `height` pixels (CRC fixed).
+
+    Args:
+        png: the bytes of a PNG.
+        width: the width to claim.
+        height: the height to claim.
+
+    Returns:
+        The patched bytes: a PNG that decoders read as that size (its pixel
+        data no longer fits, so decoding it fails).
+    """
+    if png[: len(_PNG_MAGIC)] != _PNG_MAGIC or png[12:16] != b"IHDR":
+        raise ValueError("Argument `png` must be the bytes of a PNG.")
+    ihdr = png[12:16] + struct.pack(">II", width, height) + png[24:29]
+    return png[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + png[33:]
+
+
+def with_jpeg_size(jpeg, width, height):
+    """`jpeg` whose frame header (SOF0) claims `width` x `height` pixels.
+
+    Args:
+        jpeg: the bytes of a baseline JPEG (as `tf.io.encode_jpeg` writes).
+        width: the width to claim, below 65536.
+        height: the height to claim, below 65536.
+
+    Returns:
+        The patched bytes.
+    """
+    start = jpeg.find(b"\xff\xc0")
+    if jpeg[: len(_JPEG_MAGIC)] != _JPEG_MAGIC or start < 0:
+        raise ValueError("Argument `jpeg` must be the bytes of a baseline JPEG.")
+    # Marker (2 bytes), length (2), precision (1), height (2), width (2).
+    size = struct.pack(">HH", height, width)
+    return jpeg[: start + 5] + size + jpeg[start + 9 :]
 
 
 def _indices(mask):

@@ -5,7 +5,7 @@ import keras
 from layers.position_embedding import PositionEmbedding
 from layers.transformer_encoder import TransformerEncoder
 from layers.validation import check_positive_int, check_rate
-from zoo._image import augment, image_input, logits
+from zoo._image import image_input, logits
 
 
 def vit(
@@ -18,16 +18,15 @@ def vit(
     intermediate_dim=128,
     dropout=0.0,
     head_dropout=0.0,
-    augmentation=0.0,
     name="vit",
 ):
     """Builds a Vision Transformer (Dosovitskiy et al., 2021) classifier.
 
-    Optional random shifts (training only); patch embedding (a `Conv2D` with
-    kernel and stride `patch_size`); a learned `PositionEmbedding` added to
-    the patch tokens; `num_layers` pre-norm `TransformerEncoder` blocks named
-    `encoder{i}_attention`; layer normalization; mean pooling over the tokens
-    (no class token); dropout and a float32 `Dense` named `"logits"`.
+    Patch embedding (a `Conv2D` with kernel and stride `patch_size`); a
+    learned `PositionEmbedding` added to the patch tokens; `num_layers`
+    pre-norm `TransformerEncoder` blocks named `encoder{i}_attention`; layer
+    normalization; mean pooling over the tokens (no class token); dropout and
+    a float32 `Dense` named `"logits"`.
 
     Args:
         input_shape: `(height, width, channels)` of the float32 images in
@@ -40,8 +39,6 @@ def vit(
         intermediate_dim: hidden size of the blocks' feed-forward networks.
         dropout: dropout inside the blocks and on the embedded tokens.
         head_dropout: dropout before the logits.
-        augmentation: random shift during training, as a fraction of the
-            image size (0 for none).
         name: model name.
 
     Returns:
@@ -54,7 +51,6 @@ def vit(
     num_heads = check_positive_int("num_heads", num_heads)
     dropout = check_rate("dropout", dropout)
     head_dropout = check_rate("head_dropout", head_dropout)
-    augmentation = check_rate("augmentation", augmentation)
     inputs = image_input(input_shape)
     height, width = inputs.shape[1:3]
     if height % patch_size or width % patch_size:
@@ -69,10 +65,9 @@ def vit(
         )
     num_patches = (height // patch_size) * (width // patch_size)
 
-    x = augment(inputs, augmentation)
     x = keras.layers.Conv2D(
         hidden_dim, patch_size, strides=patch_size, name="patch_embedding"
-    )(x)
+    )(inputs)
     x = keras.layers.Reshape((num_patches, hidden_dim), name="patches")(x)
     positions = PositionEmbedding(num_patches, name="position_embedding")(x)
     x = keras.layers.Add(name="add_positions")([x, positions])

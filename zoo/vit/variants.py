@@ -1,16 +1,13 @@
 """Registered `vit` variants (builder arguments) and training settings."""
 
+from zoo.registry import MNIST_STEPS_PER_EPOCH, recommended_training
+
 VARIANTS = {
     "vit_tiny": dict(
         patch_size=7, hidden_dim=64, num_layers=2, num_heads=4, intermediate_dim=128
     ),
     "vit_small": dict(
-        patch_size=7,
-        hidden_dim=96,
-        num_layers=4,
-        num_heads=4,
-        intermediate_dim=192,
-        augmentation=0.08,
+        patch_size=7, hidden_dim=96, num_layers=4, num_heads=4, intermediate_dim=192
     ),
     "vit_base": dict(
         patch_size=4,
@@ -19,26 +16,21 @@ VARIANTS = {
         num_heads=8,
         intermediate_dim=256,
         dropout=0.1,
-        augmentation=0.08,
     ),
 }
 
-# MNIST: 60,000 images, batch 128 -> 469 steps per epoch; the cosine decay
-# (counted after the warm-up) ends with the last step.
-_STEPS = 469
-WARMUP = _STEPS
+SHIFT = {"translation": 0.08}
 TRAINING = {
-    name: dict(
-        epochs=epochs,
-        batch_size=128,
-        optimizer=dict(
-            name="adam",
-            learning_rate=1e-3,
-            schedule="cosine",
-            warmup_steps=WARMUP,
-            decay_steps=_STEPS * epochs - WARMUP,
-            global_clipnorm=1.0,
-        ),
+    name: recommended_training(
+        epochs,
+        learning_rate=1e-3,
+        warmup_steps=MNIST_STEPS_PER_EPOCH,
+        augmentation=augmentation,
+        global_clipnorm=1.0,
     )
-    for name, epochs in [("vit_tiny", 5), ("vit_small", 10), ("vit_base", 15)]
+    for name, epochs, augmentation in [
+        ("vit_tiny", 5, None),
+        ("vit_small", 10, SHIFT),
+        ("vit_base", 15, SHIFT),
+    ]
 }

@@ -1,0 +1,7 @@
+"""`python -m zoo_cli`: the `zoo` command."""
+
+import sys
+
+from zoo_cli import main
+
+sys.exit(main())

@@ -1,0 +1,272 @@
+"""What each `zoo` command does (`zoo_cli.main` parses the arguments).
+
+Importing this module loads Keras, TensorFlow and the zoo. Every command
+checks its numeric and split arguments before it loads data or builds a model.
+"""
+
+import json
+import math
+import os
+import sys
+
+import tensorflow_datasets as tfds
+
+import zoo
+from layers.validation import check_float, check_positive_int
+from training.data import load_image_classification
+from training.fit import compile_model, fit_model
+from training.optimizers import build_optimizer
+from training.precision import set_precision
+from training.recipes import optimizer_arguments
+from training.tuning import tune
+from zoo.model_files import load_model_file, load_weights
+
+IMAGE_TASK = "image_classification"
+
+
+class CommandError(Exception):
+    """A user error the command reports in one line."""
+
+
+def _default(value, default):
+    return default if value is None else value
+
+
+def _check_split(flag, spec):
+    """Raises unless `spec` is a tfds split spec such as `train[:80%]`."""
+    if spec is None:
+        return
+    try:
+        tfds.core.ReadInstruction.from_spec(spec)
+    except (ValueError, AssertionError, KeyError) as e:
+        raise CommandError(
+            f"{flag} must be a tensorflow-datasets split such as 'train[:512]'. "
+            f"Received: {flag} {spec!r} ({' '.join(str(e).split())[:200]})"
+        ) from None
+
+
+def _check_common(args):
+    """Checks the arguments every data command shares, before any data loads."""
+    if getattr(args, "batch_size", None) is not None:
+        check_positive_int("--batch-size", args.batch_size)
+    if getattr(args, "epochs", None) is not None:
+        check_positive_int("--epochs", args.epochs)
+    split = getattr(args, "validation_split", None)
+    if split is not None:
+        check_float("--validation-split", split, 0.0, 1.0)
+        if split >= 1.0:
+            raise CommandError(
+                f"--validation-split must be in (0, 1). Received: {split!r}"
+            )
+    _check_split("--train-split", getattr(args, "train_split", None))
+    _check_split("--test-split", getattr(args, "test_split", None))
+
+
+def _spec(name):
+    spec = zoo.get_model_spec(name)
+    if spec.task != IMAGE_TASK:
+        raise CommandError(
+            f"Model {name!r} is a {spec.task} model; this command trains "
+            f"{IMAGE_TASK} models on tfds image datasets."
+        )
+    return spec
+
+
+def _augmentation(args, spec):
+    if spec is None or getattr(args, "no_augmentation", False):
+        return None
+    return spec.training.get("augmentation")
+
+
+def _load(args, batch_size, spec=None, validation_split=None, train_split=None):
+    return load_image_classification(
+        args.dataset,
+        batch_size=batch_size,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        seed=getattr(args, "seed", 0),
+        validation_split=validation_split,
+        train_split=train_split,
+        test_split=args.test_split,
+        augmentation=_augmentation(args, spec),
+    )
+
+
+def _optimizer_flags(args):
+    return {
+        "name": args.optimizer,
+        "learning_rate": args.learning_rate,
+        "schedule": args.schedule,
+        "warmup_steps": args.warmup_steps,
+        "decay_steps": args.decay_steps,
+        "weight_decay": args.weight_decay,
+        "clipnorm": args.clipnorm,
+        "clipvalue": args.clipvalue,
+        "global_clipnorm": args.global_clipnorm,
+    }
+
+
+def _evaluate(model, test_ds, metrics_json):
+    results = model.evaluate(test_ds, verbose=0, return_dict=True)
+    metrics = {"accuracy": float(results["accuracy"]), "loss": float(results["loss"])}
+    print(f"test accuracy: {metrics['accuracy']:.4f}  loss: {metrics['loss']:.4f}")
+    if metrics_json:
+        folder = os.path.dirname(os.path.abspath(metrics_json))
+        os.makedirs(folder, exist_ok=True)
+        with open(metrics_json, "w") as f:
+            json.dump(metrics, f, indent=2)
+    return metrics
+
+
+def _is_path(target):
+    """Whether `target` names a file or folder rather than a registered model."""
+    return (
+        os.path.exists(target)
+        or os.sep in target
+        or (os.altsep is not None and os.altsep in target)
+        or target.endswith((".keras", ".h5"))
+    )
+
+
+def cmd_list(args):
+    for name in zoo.list_models(task=args.task, pattern=args.pattern):
+        print(name)
+    return 0
+
+
+def cmd_train(args):
+    _check_common(args)
+    spec = _spec(args.model)
+    set_precision(args.precision)
+    batch_size = _default(args.batch_size, spec.training.get("batch_size", 128))
+    epochs = _default(args.epochs, spec.training.get("epochs", 1))
+    train_ds, test_ds, info = _load(
+        args, batch_size, spec, args.validation_split, args.train_split
+    )
+    steps = epochs * math.ceil(info.train_examples / batch_size)
+    options = optimizer_arguments(
+        spec.training.get("optimizer", {}), steps, _optimizer_flags(args)
+    )
+    model = zoo.build_model(
+        args.model, input_shape=info.input_shape, num_classes=info.num_classes
+    )
+    compile_model(model, build_optimizer(**options), jit_compile=args.jit_compile)
+    output = args.output or os.path.join("runs", f"{args.model}-{info.name}")
+    print(
+        f"training {args.model} on {info.name} ({info.train_examples} examples, "
+        f"{epochs} epochs) into {output}"
+    )
+    fit_model(
+        model,
+        train_ds,
+        info.validation_ds,
+        epochs=epochs,
+        output_dir=output,
+        resume=not args.no_resume,
+        verbose=args.verbose,
+    )
+    path = os.path.join(output, "model.keras")
+    model.save(path)
+    print(f"saved {path}")
+    _evaluate(model, test_ds, args.metrics_json)
+    return 0
+
+
+def cmd_evaluate(args):
+    _check_common(args)
+    is_path = _is_path(args.model)
+    if is_path and args.weights:
+        raise CommandError("--weights goes with a model name, not a model file.")
+    spec = None if is_path else _spec(args.model)
+    model = load_model_file(args.model) if is_path else None
+    set_precision(args.precision)
+    default = spec.training.get("batch_size", 128) if spec else 128
+    _, test_ds, info = _load(args, _default(args.batch_size, default))
+    if model is None:
+        model = zoo.build_model(
+            args.model, input_shape=info.input_shape, num_classes=info.num_classes
+        )
+        if args.weights:
+            load_weights(model, args.weights)
+        else:
+            print(
+                f"warning: {args.model} has no --weights: evaluating it untrained",
+                file=sys.stderr,
+            )
+    compile_model(model, jit_compile=args.jit_compile)
+    _evaluate(model, test_ds, args.metrics_json)
+    return 0
+
+
+def cmd_tune(args):
+    _check_common(args)
+    check_positive_int("--max-trials", args.max_trials)
+    spec = _spec(args.model)
+    set_precision(args.precision)
+    batch_size = _default(args.batch_size, spec.training.get("batch_size", 128))
+    train_ds, test_ds, info = _load(
+        args, batch_size, spec, args.validation_split, args.train_split
+    )
+    if info.validation_ds is None:
+        raise CommandError("tune needs --validation-split in (0, 1).")
+    steps = args.epochs * math.ceil(info.train_examples / batch_size)
+    hypermodel = zoo.get_hypermodel(
+        args.model,
+        train_steps=steps,
+        input_shape=info.input_shape,
+        num_classes=info.num_classes,
+    )
+    hypermodel.jit_compile = args.jit_compile
+    project = args.project_name or f"{args.model}-{info.name}"
+    tuner = tune(
+        hypermodel,
+        train_ds,
+        info.validation_ds,
+        max_trials=args.max_trials,
+        directory=args.directory,
+        project_name=project,
+        epochs=args.epochs,
+        resume=args.resume,
+        objective=args.objective,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
+    best = tuner.get_best_hyperparameters(1)[0]
+    print(f"best hyperparameters: {json.dumps(best.values, sort_keys=True)}")
+    model = tuner.get_best_models(1)[0]
+    path = os.path.join(args.directory, project, "best_model.keras")
+    model.save(path)
+    print(f"saved {path}")
+    _evaluate(model, test_ds, args.metrics_json)
+    return 0
+
+
+def cmd_export(args):
+    from zoo.export import export_model, update_serving_config
+
+    target = args.model
+    if _is_path(target):
+        if args.weights:
+            raise CommandError("--weights goes with a model name, not a model file.")
+        target = load_model_file(target)
+    exported = export_model(target, args.output, weights=args.weights)
+    names = ", ".join(s.name for s in exported.signatures)
+    print(f"exported {exported.name} to {exported.path} (signatures: {names})")
+    # export_model only writes ROOT/NAME/VERSION directories.
+    name_dir = os.path.dirname(os.path.normpath(exported.path))
+    for line in update_serving_config(
+        os.path.dirname(name_dir),
+        os.path.basename(name_dir),
+        create=args.serving_config,
+    ):
+        print(line)
+    return 0
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "tune": cmd_tune,
+    "export": cmd_export,
+}
