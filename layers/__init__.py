@@ -6,6 +6,8 @@ that use them load with `keras.saving.load_model(path, safe_mode=True)`.
 
 from layers.attention_pooling import AttentionPooling
 from layers.convolutional_attention_module import ConvolutionalAttentionModule
+from layers.ind_rnn_cell import IndRNNCell
+from layers.janet_cell import JANETCell
 from layers.local_attention import LocalAttention
 from layers.multi_head_attention import MultiHeadAttention
 from layers.position_embedding import PositionEmbedding
@@ -19,6 +21,8 @@ from layers.transformer_encoder import TransformerEncoder
 __all__ = [
     "AttentionPooling",
     "ConvolutionalAttentionModule",
+    "IndRNNCell",
+    "JANETCell",
     "LocalAttention",
     "MultiHeadAttention",
     "PositionEmbedding",

@@ -223,3 +223,58 @@ def test_python_dash_m_zoo():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == zoo.list_models(pattern="cbam_*")
+
+
+@pytest.fixture(scope="module")
+def trained_text(tmp_path_factory):
+    """A run folder of `zoo train` of a text model on 512 SST-2 sentences."""
+    from tests.training.test_text_datasets import shared_folder, text_data_dir
+
+    data_dir = text_data_dir("zoo_sst2")
+    run = tmp_path_factory.mktemp("text_run")
+    metrics = run / "metrics.json"
+    argv = ["train", "transformer_classifier_tiny", "--dataset", "zoo_sst2"]
+    argv += ["--data-dir", data_dir, "--manual-dir", str(shared_folder("zoo_sst2"))]
+    argv += ["--train-split", "train[:512]", "--test-split", "validation[:200]"]
+    argv += ["--epochs", "1", "--output", str(run), "--metrics-json", str(metrics)]
+    keras.utils.set_random_seed(0)
+    assert main([*argv, "--verbose", "0"]) == 0
+    return run, data_dir, json.loads(metrics.read_text())
+
+
+def test_text_model_trains_evaluates_and_exports_from_strings(
+    trained_text, tmp_path, capsys
+):
+    import tensorflow as tf
+
+    from zoo.text_classifier import TextClassifier
+
+    run, data_dir, metrics = trained_text
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert isinstance(model, TextClassifier)
+    assert model.class_names == ("negative", "positive")
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", str(run), "--dataset", "zoo_sst2", "--data-dir", data_dir]
+    assert (
+        main([*argv, "--test-split", "validation[:200]", "--metrics-json", str(out)])
+        == 0
+    )
+    assert json.loads(out.read_text())["accuracy"] == pytest.approx(metrics["accuracy"])
+    target = tmp_path / "saved" / "transformer_classifier_tiny" / "1"
+    assert main(["export", str(run), "--output", str(target)]) == 0
+    assert "serving_tokens" in capsys.readouterr().out
+    served = tf.saved_model.load(str(target)).signatures["serving_default"]
+    texts = ["a gripping , funny film", "dull and far too long", ""]
+    answer = served(text=tf.constant(texts))
+    probabilities = keras.ops.softmax(model(tf.constant(texts))).numpy()
+    np.testing.assert_allclose(
+        answer["probabilities"].numpy(), probabilities, atol=1e-5
+    )
+    labels = [model.class_names[i] for i in probabilities.argmax(axis=1)]
+    assert [b.decode() for b in answer["labels"].numpy()] == labels
+
+
+def test_text_model_name_needs_its_run_folder(capsys):
+    argv = ["evaluate", "transformer_classifier_tiny", "--dataset", "zoo_sst2"]
+    assert main(argv) == 1
+    assert "holds its vocabulary" in capsys.readouterr().err

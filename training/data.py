@@ -20,11 +20,9 @@ from training.augmentation import augment_dataset, check_augmentation
 from training.data_source import get_builder, prepare, prepare_builder
 from training.dataset_error import DatasetError
 from training.dataset_info import DatasetInfo
+from training.splits import check_fraction, num_examples, resolve_splits, split_off
 
 __all__ = ["DatasetError", "load_image_classification", "prepare", "split_off"]
-
-# Held out as the test set of a dataset that has no test or validation split.
-_TEST_FRACTION = 0.1
 
 
 def _check_features(name, builder):
@@ -42,77 +40,6 @@ def _check_features(name, builder):
             f"Received: {type(label).__name__}"
         )
     return features["image"], label
-
-
-def _parts(spec, builder):
-    """`[(split_name, start, stop), ...]` read by split spec `spec`."""
-    splits = builder.info.splits
-    try:
-        parts = tfds.core.ReadInstruction.from_spec(spec).to_absolute(splits)
-    except (ValueError, KeyError, AssertionError) as e:
-        raise DatasetError(
-            f"Invalid split {spec!r} for dataset {builder.name!r} (splits: "
-            f"{sorted(splits)}): {e}"
-        ) from None
-    return [
-        (
-            p.splitname,
-            p.from_ or 0,
-            splits[p.splitname].num_examples if p.to is None else p.to,
-        )
-        for p in parts
-    ]
-
-
-def _num_examples(spec, builder):
-    return sum(stop - start for _, start, stop in _parts(spec, builder))
-
-
-def split_off(spec, fraction, builder):
-    """Divides split `spec` into `(kept, held_out)` specs, holding out the last
-    `fraction` of its examples (at least one)."""
-    parts = _parts(spec, builder)
-    if len(parts) != 1:
-        raise DatasetError(
-            f"Split {spec!r} must read one split to be divided. Received: {spec!r}"
-        )
-    split, start, stop = parts[0]
-    held = max(1, int(round((stop - start) * fraction)))
-    if held >= stop - start:
-        raise DatasetError(
-            f"Split {spec!r} has {stop - start} examples: too few to hold out "
-            f"{fraction:.0%} of them."
-        )
-    cut = stop - held
-    return f"{split}[{start}:{cut}]", f"{split}[{cut}:{stop}]"
-
-
-def _resolve_splits(builder, train_split, test_split, validation_split):
-    splits = builder.info.splits
-    train_split = train_split or "train"
-    if test_split is None:
-        test_split = next((s for s in ("test", "validation") if s in splits), None)
-        if test_split is None:
-            train_split, test_split = split_off(train_split, _TEST_FRACTION, builder)
-    val_split = None
-    if validation_split is not None:
-        train_split, val_split = split_off(train_split, validation_split, builder)
-    return train_split, test_split, val_split
-
-
-def _check_fraction(validation_split):
-    if validation_split is None:
-        return None
-    if (
-        isinstance(validation_split, bool)
-        or not isinstance(validation_split, (int, float))
-        or not 0.0 < validation_split < 1.0
-    ):
-        raise ValueError(
-            "Argument `validation_split` must be a float in (0, 1) or None. "
-            f"Received: validation_split={validation_split!r}"
-        )
-    return float(validation_split)
 
 
 def _image_shape(name, image, image_size):
@@ -218,18 +145,18 @@ def load_image_classification(
     """
     batch_size = check_positive_int("batch_size", batch_size)
     shuffle_buffer = check_positive_int("shuffle_buffer", shuffle_buffer)
-    validation_split = _check_fraction(validation_split)
+    validation_split = check_fraction(validation_split)
     seed = check_int("seed", seed)
     augmentation = check_augmentation(augmentation)
     builder = get_builder(name, data_dir)
     image, label = _check_features(name, builder)
     shape = _image_shape(name, image, image_size)
     builder = prepare_builder(builder, name, manual_dir)
-    train_split, test_split, val_split = _resolve_splits(
+    train_split, test_split, val_split = resolve_splits(
         builder, train_split, test_split, validation_split
     )
     counts = [
-        0 if split is None else _num_examples(split, builder)
+        0 if split is None else num_examples(split, builder)
         for split in (train_split, test_split, val_split)
     ]
     size = None if image_size is None else shape[:2]

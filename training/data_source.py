@@ -20,6 +20,11 @@ ship `train-images-idx3-ubyte.gz`) would silently get the earlier one's data.
 Downloads still go to tfds' cache, `DATA_DIR/downloads/<dataset>/`, whose file
 names hold the url and the checksum.
 
+The project's own builders (`training.text_datasets`, registered on import)
+have no download: they declare the files they read in the manual folder in a
+class attribute `MANUAL_FILES`, `{file name: sha256}`, and check each file's
+sha256 themselves. Without a manual folder they fail at once, naming the files.
+
 Anything missing raises `DatasetError` with the fix in its message.
 """
 
@@ -31,7 +36,9 @@ import uuid
 
 import tensorflow_datasets as tfds
 
+import training.text_datasets  # noqa: F401  (registers the project's builders)
 from training.dataset_error import DatasetError
+from training.text_datasets.manual_files import manual_instructions
 
 MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
 DATA_DIR_ENV = "TFDS_DATA_DIR"
@@ -52,10 +59,13 @@ def resolve_data_dir(data_dir=None):
 
 
 def get_builder(name, data_dir=None):
-    """The tfds builder of catalog dataset `name` (e.g. `"mnist"`, `"cifar10:3.*"`).
+    """The tfds builder of dataset `name` (e.g. `"mnist"`, `"cifar10:3.*"`).
+
+    `name` is a catalog dataset or one of the project's builders
+    (`training.text_datasets`, e.g. `"zoo_sst2"`).
 
     Raises:
-        DatasetError: if `name` is not in the catalog.
+        DatasetError: if `name` is neither.
     """
     if not isinstance(name, str) or not name:
         raise DatasetError(
@@ -69,8 +79,9 @@ def get_builder(name, data_dir=None):
         close = difflib.get_close_matches(base, tfds.list_builders(), n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
         raise DatasetError(
-            f"Unknown dataset {name!r}: not in the tensorflow-datasets catalog."
-            f"{hint} See {CATALOG_URL}"
+            f"Unknown dataset {name!r}: not in the tensorflow-datasets catalog "
+            f"nor among the project's builders (training.text_datasets).{hint} "
+            f"See {CATALOG_URL}"
         ) from None
 
 
@@ -146,6 +157,8 @@ def prepare_builder(builder, name, manual_dir=None):
     )
     try:
         builder.download_and_prepare(download_config=config)
+    except DatasetError:
+        raise  # A project builder's own message (e.g. a wrong checksum).
     except Exception as e:
         source = f"the manual folder {manual_dir}" if manual_dir else "the network"
         detail = " ".join(str(e).split())[:400]
@@ -177,28 +190,48 @@ def _extraction_dir(builder):
     return builder.data_dir_root / DOWNLOADS / EXTRACTED / folder
 
 
+def _manual_files(builder):
+    """The file names `builder` reads from a manual folder: those of its
+    registered urls, and a project builder's `MANUAL_FILES`."""
+    names = [i.filename for i in (builder.url_infos or {}).values() if i.filename]
+    return names + list(getattr(builder, "MANUAL_FILES", None) or {})
+
+
 def _check_manual_dir(name, builder, manual_dir, where):
+    if builder.url_infos or not _manual_files(builder):
+        fix = ", or unset the manual folder to download them."
+    else:  # No download: where the files come from.
+        fix = f"; it has no download. {manual_instructions(builder)}"
     if not os.path.isdir(manual_dir):
         raise DatasetError(
             f"Dataset {name!r} is not prepared {where} and its manual folder "
             f"{manual_dir} does not exist. Put the original files there (argument "
-            f"`manual_dir`, --manual-dir or ${MANUAL_DIR_ENV}), or unset it to "
-            "download them."
+            f"`manual_dir`, --manual-dir or ${MANUAL_DIR_ENV}){fix}"
         )
-    expected = [i.filename for i in (builder.url_infos or {}).values() if i.filename]
     missing = sorted(
-        f for f in expected if not os.path.exists(os.path.join(manual_dir, f))
+        f
+        for f in _manual_files(builder)
+        if not os.path.exists(os.path.join(manual_dir, f))
     )
     if missing:
         raise DatasetError(
             f"Dataset {name!r} is not prepared {where} and the manual folder "
             f"{manual_dir} lacks {', '.join(missing)}. Copy the original files "
-            "there, or unset the manual folder to download them."
+            f"there{fix}"
         )
 
 
 def _check_network(name, builder, where):
     urls = list(builder.url_infos or {})
+    files = _manual_files(builder)
+    if not urls and files:
+        raise DatasetError(
+            f"Dataset {name!r} is not prepared {where} and has no download: it "
+            f"is prepared from {', '.join(files)} in a manual folder. Pass it "
+            f"with `manual_dir` (--manual-dir or ${MANUAL_DIR_ENV}), or set "
+            f"`data_dir` (${DATA_DIR_ENV}) to a prepared copy. "
+            f"{manual_instructions(builder)}"
+        )
     if urls and not _can_reach(urls[0]):
         host = urllib.parse.urlsplit(urls[0]).hostname
         raise DatasetError(

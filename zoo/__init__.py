@@ -9,7 +9,13 @@ reference (the layers of `layers` and the learning-rate schedules of
 import layers  # noqa: F401  (registers the layers)
 import training.linear_warmup  # noqa: F401  (registers the schedules)
 import training.warmup_cosine_decay  # noqa: F401
-from zoo import attention_cnn, cbam_cnn, vit  # noqa: F401  (register the variants)
+from zoo import (  # noqa: F401  (register the variants)
+    attention_cnn,
+    cbam_cnn,
+    rnn_classifier,
+    transformer_classifier,
+    vit,
+)
 from zoo.hypermodel import ZooHyperModel
 from zoo.registry import (
     TASKS,

@@ -18,10 +18,16 @@ from training.fit import compile_model, fit_model
 from training.optimizers import build_optimizer
 from training.precision import set_precision
 from training.recipes import optimizer_arguments
+from training.text_data import load_text_classification
 from training.tuning import tune
 from zoo.model_files import load_model_file, load_weights
+from zoo.text_classifier import TextClassifier, tokenize
 
 IMAGE_TASK = "image_classification"
+TEXT_TASK = "text_classification"
+TASKS = (IMAGE_TASK, TEXT_TASK)
+# Tokens a text model reads when its builder has no `max_length`.
+DEFAULT_MAX_LENGTH = 256
 
 
 class CommandError(Exception):
@@ -64,12 +70,16 @@ def _check_common(args):
 
 def _spec(name):
     spec = zoo.get_model_spec(name)
-    if spec.task != IMAGE_TASK:
+    if spec.task not in TASKS:
         raise CommandError(
             f"Model {name!r} is a {spec.task} model; this command trains "
-            f"{IMAGE_TASK} models on tfds image datasets."
+            f"{' and '.join(TASKS)} models."
         )
     return spec
+
+
+def _max_length(spec):
+    return spec.config.get("max_length", DEFAULT_MAX_LENGTH)
 
 
 def _augmentation(args, spec):
@@ -79,6 +89,19 @@ def _augmentation(args, spec):
 
 
 def _load(args, batch_size, spec=None, validation_split=None, train_split=None):
+    if spec is not None and spec.task == TEXT_TASK:
+        return load_text_classification(
+            args.dataset,
+            batch_size=batch_size,
+            data_dir=args.data_dir,
+            manual_dir=args.manual_dir,
+            seed=getattr(args, "seed", 0),
+            validation_split=validation_split,
+            train_split=train_split,
+            test_split=args.test_split,
+            vocabulary_size=spec.config["vocabulary_size"],
+            max_length=_max_length(spec),
+        )
     return load_image_classification(
         args.dataset,
         batch_size=batch_size,
@@ -128,6 +151,23 @@ def _is_path(target):
     )
 
 
+def _build(name, spec, info):
+    """The model to train for `info`'s data (a `TextClassifier` for text)."""
+    if spec.task == IMAGE_TASK:
+        return zoo.build_model(
+            name, input_shape=info.input_shape, num_classes=info.num_classes
+        )
+    classifier = zoo.build_model(
+        name,
+        vocabulary_size=info.vocabulary_size,
+        num_classes=info.num_classes,
+        name=f"{name}_tokens",
+    )
+    return TextClassifier(
+        classifier, info.vectorizer, info.class_names, info.max_length, name=name
+    )
+
+
 def cmd_list(args):
     for name in zoo.list_models(task=args.task, pattern=args.pattern):
         print(name)
@@ -147,10 +187,10 @@ def cmd_train(args):
     options = optimizer_arguments(
         spec.training.get("optimizer", {}), steps, _optimizer_flags(args)
     )
-    model = zoo.build_model(
-        args.model, input_shape=info.input_shape, num_classes=info.num_classes
-    )
-    compile_model(model, build_optimizer(**options), jit_compile=args.jit_compile)
+    model, jit_compile = _build(args.model, spec, info), args.jit_compile
+    if spec.task == TEXT_TASK:
+        jit_compile = False  # the model tokenizes strings, which XLA cannot
+    compile_model(model, build_optimizer(**options), jit_compile=jit_compile)
     output = args.output or os.path.join("runs", f"{args.model}-{info.name}")
     print(
         f"training {args.model} on {info.name} ({info.train_examples} examples, "
@@ -178,10 +218,28 @@ def cmd_evaluate(args):
     if is_path and args.weights:
         raise CommandError("--weights goes with a model name, not a model file.")
     spec = None if is_path else _spec(args.model)
+    if spec is not None and spec.task == TEXT_TASK:
+        raise CommandError(
+            f"{args.model} is a text model: evaluate its run folder or .keras "
+            "file, which holds its vocabulary."
+        )
     model = load_model_file(args.model) if is_path else None
     set_precision(args.precision)
     default = spec.training.get("batch_size", 128) if spec else 128
-    _, test_ds, info = _load(args, _default(args.batch_size, default))
+    batch_size = _default(args.batch_size, default)
+    if isinstance(model, TextClassifier):
+        _, test_ds, _ = load_text_classification(
+            args.dataset,
+            batch_size=batch_size,
+            data_dir=args.data_dir,
+            manual_dir=args.manual_dir,
+            test_split=args.test_split,
+            adapt=False,
+        )
+        compile_model(model, jit_compile=False)
+        _evaluate(model, test_ds, args.metrics_json)
+        return 0
+    _, test_ds, info = _load(args, batch_size)
     if model is None:
         model = zoo.build_model(
             args.model, input_shape=info.input_shape, num_classes=info.num_classes
@@ -210,18 +268,29 @@ def cmd_tune(args):
     if info.validation_ds is None:
         raise CommandError("tune needs --validation-split in (0, 1).")
     steps = args.epochs * math.ceil(info.train_examples / batch_size)
+    text = spec.task == TEXT_TASK
+    if text:
+        # Trials train token models on the data tokenized once by the
+        # vocabulary of the training split; the best is saved with it.
+        def tokens(ds):
+            return ds.map(
+                lambda x, y: (tokenize(info.vectorizer, x, info.max_length), y)
+            )
+
+        train_ds, val_ds = tokens(train_ds), tokens(info.validation_ds)
+        data = dict(vocabulary_size=info.vocabulary_size)
+    else:
+        val_ds = info.validation_ds
+        data = dict(input_shape=info.input_shape)
     hypermodel = zoo.get_hypermodel(
-        args.model,
-        train_steps=steps,
-        input_shape=info.input_shape,
-        num_classes=info.num_classes,
+        args.model, train_steps=steps, num_classes=info.num_classes, **data
     )
     hypermodel.jit_compile = args.jit_compile
     project = args.project_name or f"{args.model}-{info.name}"
     tuner = tune(
         hypermodel,
         train_ds,
-        info.validation_ds,
+        val_ds,
         max_trials=args.max_trials,
         directory=args.directory,
         project_name=project,
@@ -234,6 +303,11 @@ def cmd_tune(args):
     best = tuner.get_best_hyperparameters(1)[0]
     print(f"best hyperparameters: {json.dumps(best.values, sort_keys=True)}")
     model = tuner.get_best_models(1)[0]
+    if text:
+        model = TextClassifier(
+            model, info.vectorizer, info.class_names, info.max_length, name=args.model
+        )
+        compile_model(model, jit_compile=False)
     path = os.path.join(args.directory, project, "best_model.keras")
     model.save(path)
     print(f"saved {path}")

@@ -59,6 +59,28 @@ def models_without_signatures(builders=None):
     return {name: task for name, task in tasks.items() if task not in builders}
 
 
+TEXTS = ["a gripping , funny film", "the plot is dull", "funny and warm", "dull"]
+
+
+def text_model(name, max_length=16):
+    """`TextClassifier` of registered text model `name` with a tiny vocabulary."""
+    import tensorflow as tf
+
+    from zoo import build_model
+    from zoo.text_classifier import TextClassifier
+
+    vectorizer = keras.layers.TextVectorization(max_tokens=40, name="vectorizer")
+    vectorizer.adapt(tf.constant(TEXTS))
+    classifier = build_model(
+        name,
+        vocabulary_size=vectorizer.vocabulary_size(),
+        num_classes=3,
+        name=f"{name}_tokens",
+    )
+    labels = ["negative", "neutral", "positive"]
+    return TextClassifier(classifier, vectorizer, labels, max_length, name=name)
+
+
 def registered_models():
     """Registered names whose task has a signature builder (every name should:
     `test_every_registered_model_has_serving_signatures` fails otherwise)."""
@@ -76,15 +98,21 @@ def exports(tmp_path_factory):
     """name -> `ExportedModel`: every registered model plus the toy, version 1.
 
     Registered models go through `export_model(name, weights=...)` with
-    perturbed weights saved to a `.weights.h5` file.
+    perturbed weights saved to a `.weights.h5` file; text models, which
+    export with their vocabulary, as the `TextClassifier` of `text_model`.
     """
-    from zoo import build_model
+    from zoo import build_model, get_model_spec
 
     keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("saved_models")
     weights = tmp_path_factory.mktemp("weights")
     result = {}
     for name in registered_models():
+        if get_model_spec(name).task == "text_classification":
+            model = text_model(name)
+            perturb(model)
+            result[name] = export_model(model, root / name / "1")
+            continue
         model = build_model(name)
         perturb(model)
         model.save_weights(weights / f"{name}.weights.h5")

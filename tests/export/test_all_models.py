@@ -100,13 +100,22 @@ def test_signature_defs_name_inputs_and_outputs(name, exports, tf_only):
     ):
         sig = defs[signature]
         assert sig.method_name == "tensorflow/serving/predict"
+        # Inputs have the declared shapes (sizes the example may fill in);
+        # outputs a batch dimension then the example's sizes.
+        (function,) = [
+            s.function for s in exports[name].signatures if s.name == signature
+        ]
+        declared = {spec.name: spec.shape for spec in function.input_signature}
         for tensors, arrays in ((sig.inputs, inputs), (sig.outputs, outputs)):
             assert sorted(tensors) == sorted(arrays), signature
             for key, array in arrays.items():
                 dtype = tf.string if array.dtype == object else tf.as_dtype(array.dtype)
                 assert tensors[key].dtype == dtype.as_datatype_enum, (signature, key)
                 dims = [d.size for d in tensors[key].tensor_shape.dim]
-                assert dims == [-1, *array.shape[1:]], (signature, key)
+                expected = [-1, *array.shape[1:]]
+                if key in declared and tensors is sig.inputs:
+                    expected = [-1 if d is None else d for d in declared[key]]
+                assert dims == expected, (signature, key)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

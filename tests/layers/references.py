@@ -86,3 +86,66 @@ def np_residual(normalize_first, norm, x, sublayer):
     if normalize_first:
         return x + sublayer(np_layer_norm(norm, x))
     return np_layer_norm(norm, x + sublayer(x))
+
+
+# Recurrent cells (`JANETCell`, `IndRNNCell`).
+
+
+def np_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def np_rnn(step, x, units, mask=None, initial_state=None):
+    """Float64 run of `step(x_t, h) -> h'` over `(B, T, d)` inputs.
+
+    As `keras.layers.RNN` with a cell whose output is its state: a step where
+    `mask` (`(B, T)`) is False keeps the previous state and repeats the
+    previous output (zeros before the first real step).
+
+    Returns:
+        `(outputs, state)`: the `(B, T, units)` outputs and the final state.
+    """
+    x = np.asarray(x, "float64")
+    batch, length = x.shape[:2]
+    mask = np.ones((batch, length), bool) if mask is None else np.asarray(mask, bool)
+    state = np.zeros((batch, units)) if initial_state is None else initial_state
+    state = np.asarray(state, "float64")
+    output = np.zeros((batch, units))
+    outputs = []
+    for t in range(length):
+        keep = mask[:, t, None]
+        new = step(x[:, t], state)
+        state = np.where(keep, new, state)
+        output = np.where(keep, new, output)
+        outputs.append(output)
+    return np.stack(outputs, axis=1), state
+
+
+@keras.saving.register_keras_serializable(package="attention_zoo_tests")
+class CellRNN(keras.layers.RNN):
+    """`keras.layers.RNN(cell)` with a fresh cell, for `run_layer_test`.
+
+    `run_layer_test` cannot take `keras.layers.RNN` with a cell instance:
+    Keras' `RNN.from_config` pops `"cell"` from the config it is given, so
+    the round-trip comparison fails even for `keras.layers.LSTMCell`; and the
+    one instance would be shared by every layer the check builds (its
+    `mixed_bfloat16` layer would run the float32 cell). This layer builds its
+    cell from a registered class name and plain arguments, with its own dtype
+    policy, and is otherwise `keras.layers.RNN`.
+    """
+
+    def __init__(self, cell_class, cell_kwargs, **kwargs):
+        cell_type = keras.saving.get_registered_object(cell_class)
+        super().__init__(cell_type(**cell_kwargs, dtype=kwargs.get("dtype")), **kwargs)
+        self.cell_class = cell_class
+        self.cell_kwargs = dict(cell_kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        config.update(cell_class=self.cell_class, cell_kwargs=self.cell_kwargs)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,5 +1,6 @@
 """Every layer of `layers` on a batch of 0 and on a sequence (or map) of length 0."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -14,6 +15,18 @@ def _floats(*shape):
 
 def _mask(*shape):
     return np.ones(shape, bool)
+
+
+def _recurrent(cell, b, t):
+    """`cell` in `keras.layers.RNN`, which cannot run 0 steps."""
+    if t == 0:
+        pytest.skip("keras.layers.RNN reads step 0 (RNN.call slices sequences[:, 0])")
+    return (
+        keras.layers.RNN(cell),
+        (_floats(b, t, D),),
+        {"mask": _mask(b, t)},
+        [(b, 4)],
+    )
 
 
 # Per layer: (batch, length) -> (layer, positional inputs, keyword inputs,
@@ -31,6 +44,8 @@ CASES = {
         {"return_attention_maps": True},
         [(b, t, 5, D), (b, 1, 1, D), (b, t, 5, 1)],
     ),
+    "IndRNNCell": lambda b, t: _recurrent(layers.IndRNNCell(4), b, t),
+    "JANETCell": lambda b, t: _recurrent(layers.JANETCell(4), b, t),
     "LocalAttention": lambda b, t: (
         layers.LocalAttention(2, 3, window_size=2),
         (_floats(b, t, D),),

@@ -26,9 +26,29 @@ def _image_inputs(model, n, seed):
     return _images(tuple(model.inputs[0].shape[1:]), n, seed)
 
 
-# Valid inputs of each task's models: a registered model of a task missing here
-# fails the sweep (see test_every_task_has_sample_inputs).
-SAMPLE_INPUTS = {"image_classification": _image_inputs}
+def _token_inputs(model, n, seed, length=12):
+    """Token ids in [2, vocabulary), rows of lengths 3..length padded with 0."""
+    rng = np.random.default_rng(seed)
+    embedding = model.get_layer("embedding")
+    vocabulary = getattr(embedding, "vocabulary_size", None) or embedding.input_dim
+    tokens = rng.integers(2, vocabulary, (n, length)).astype("int32")
+    for row, size in zip(tokens, rng.integers(3, length + 1, n), strict=True):
+        row[size:] = 0
+    return tokens
+
+
+# Valid inputs of each task's models, their input name and the build overrides
+# of another configuration: a registered model of a task missing here fails
+# the sweep (see test_every_task_has_sample_inputs).
+SAMPLE_INPUTS = {
+    "image_classification": _image_inputs,
+    "text_classification": _token_inputs,
+}
+INPUT_NAMES = {"image_classification": "image", "text_classification": "tokens"}
+OTHER_CONFIG = {
+    "image_classification": dict(input_shape=OTHER_SHAPE, num_classes=OTHER_CLASSES),
+    "text_classification": dict(vocabulary_size=50, num_classes=OTHER_CLASSES),
+}
 # Weights whose gradient is zero by construction, as substrings of their paths:
 # dot-product attention's softmax is invariant to a constant added to every
 # score of a query, which is what the key bias adds (q . b_k).
@@ -60,10 +80,11 @@ def _perturb(model, seed=0):
 
 
 def test_every_task_has_sample_inputs():
+    tables = (SAMPLE_INPUTS, INPUT_NAMES, OTHER_CONFIG)
     missing = {
         name: zoo.get_model_spec(name).task
         for name in zoo.list_models()
-        if zoo.get_model_spec(name).task not in SAMPLE_INPUTS
+        if any(zoo.get_model_spec(name).task not in table for table in tables)
     }
     assert not missing, f"no sample inputs for the tasks of {missing}"
 
@@ -72,7 +93,7 @@ def test_every_task_has_sample_inputs():
 def test_default_build_and_forward(name):
     spec = zoo.get_model_spec(name)
     model = zoo.build_model(name)
-    assert model.input.name == "image"
+    assert model.input.name == INPUT_NAMES[spec.task]
     assert model.layers[-1].name == "logits"
     logits = keras.ops.convert_to_numpy(model(_inputs(model, name), training=False))
     assert logits.shape == (2, spec.config["num_classes"])
@@ -128,9 +149,10 @@ def test_every_trainable_weight_gets_a_gradient(name):
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
-def test_other_shape_trains_and_round_trips(name, tmp_path):
-    model = zoo.build_model(name, input_shape=OTHER_SHAPE, num_classes=OTHER_CLASSES)
-    x = _images(OTHER_SHAPE, n=4)
+def test_other_config_trains_and_round_trips(name, tmp_path):
+    overrides = OTHER_CONFIG[zoo.get_model_spec(name).task]
+    model = zoo.build_model(name, **overrides)
+    x = _inputs(model, name, n=4)
     y = np.array([0, 1, 2, OTHER_CLASSES - 1])
 
     model.compile(
@@ -202,3 +224,21 @@ def test_attention_maps_need_an_attention_layer():
 def test_bad_builder_arguments_are_named(name, overrides, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
         zoo.build_model(name, **overrides)
+
+
+@pytest.mark.parametrize("name", zoo.list_models(task="text_classification"))
+def test_padding_never_changes_a_prediction(name):
+    model = zoo.build_model(name)
+    _perturb(model)
+    sentence = _token_inputs(model, 1, seed=1, length=7)[0]
+    sentence[sentence == 0] = 5
+    alone = keras.ops.convert_to_numpy(model(sentence[None]))[0]
+    others = _token_inputs(model, 3, seed=2, length=20)
+    for padding in (0, 1, 6, 13):
+        row = np.concatenate([sentence, np.zeros(padding, "int32")])
+        width = max(len(row), others.shape[1])
+        batch = np.zeros((4, width), "int32")
+        batch[0, : len(row)] = row
+        batch[1:, : others.shape[1]] = others
+        out = keras.ops.convert_to_numpy(model(batch))[0]
+        np.testing.assert_allclose(out, alone, atol=2e-5, err_msg=f"padding {padding}")

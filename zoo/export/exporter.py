@@ -86,7 +86,12 @@ def _resolve_model(model_or_name, task, overrides):
                 "Build overrides need a registered model name, not a keras.Model. "
                 f"Received: overrides={sorted(overrides)}"
             )
-        return model_or_name.name, model_or_name, task or _DEFAULT_TASK
+        from zoo.text_classifier import TextClassifier
+
+        default = _DEFAULT_TASK
+        if isinstance(model_or_name, TextClassifier):
+            default = "text_classification"
+        return model_or_name.name, model_or_name, task or default
     if not isinstance(model_or_name, str):
         raise TypeError(
             "Argument `model_or_name` must be a registered model name or a "
@@ -108,6 +113,7 @@ def _save(model, signatures, output_dir):
     # The raw tf.Variables behind the Keras variables, tracked once: tracking
     # the Keras wrappers as well would store every weight twice.
     root.model_variables = [_tf_variable(v) for v in model.variables]
+    root.resources = [r for s in signatures for r in s.resources]
     concrete = {s.name: s.function.get_concrete_function() for s in signatures}
     parent = os.path.dirname(output_dir)
     os.makedirs(parent, exist_ok=True)

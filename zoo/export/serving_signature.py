@@ -27,6 +27,9 @@ class ServingSignature:
             that must raise an error whose message matches the regex
             `error_pattern`.
         jit_compile: whether the model runs in an XLA-compiled function.
+        resources: TensorFlow resources the function uses besides the
+            model's variables (a vocabulary's lookup table), which the
+            SavedModel must hold.
     """
 
     name: str
@@ -36,3 +39,4 @@ class ServingSignature:
     atol: float = 1e-5
     bad_requests: tuple = ()
     jit_compile: bool = False
+    resources: tuple = ()

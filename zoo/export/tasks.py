@@ -1,10 +1,12 @@
 """Serving signatures per task: supporting a task means one builder here."""
 
 from zoo.export.image_classification import image_classification_signatures
+from zoo.export.text_classification import text_classification_signatures
 
 # task -> builder(model) -> list of `ServingSignature`.
 SIGNATURE_BUILDERS = {
     "image_classification": image_classification_signatures,
+    "text_classification": text_classification_signatures,
 }
 
 
