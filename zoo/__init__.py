@@ -1,8 +1,8 @@
 """Attention models by name: `build_model("cbam_cnn_small")`, `list_models("vit_*")`.
 
 `import zoo` registers every custom object that a saved zoo model can
-reference (the layers of `layers` and the learning-rate schedules of
-`training`), so a `.keras` file written by `zoo train` loads with
+reference (the layers of `layers`, the learning-rate schedules of `training`
+and `TextClassifier`), so a `.keras` file written by `zoo train` loads with
 `keras.saving.load_model(path, safe_mode=True)`.
 """
 
@@ -26,6 +26,7 @@ from zoo.registry import (
     register_model,
     register_variants,
 )
+from zoo.text_classifier import TextClassifier
 
 DEFAULT_MODEL = "cbam_cnn_small"
 
@@ -56,6 +57,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "TASKS",
     "ModelSpec",
+    "TextClassifier",
     "ZooHyperModel",
     "build_model",
     "get_hypermodel",
