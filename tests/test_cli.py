@@ -278,3 +278,20 @@ def test_text_model_name_needs_its_run_folder(capsys):
     argv = ["evaluate", "transformer_classifier_tiny", "--dataset", "zoo_sst2"]
     assert main(argv) == 1
     assert "holds its vocabulary" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tune_a_text_model(tmp_path, capsys):
+    from tests.training.test_text_datasets import shared_folder, text_data_dir
+    from zoo.text_classifier import TextClassifier
+
+    argv = ["tune", "transformer_classifier_tiny", "--dataset", "zoo_sst2"]
+    argv += ["--data-dir", text_data_dir("zoo_sst2")]
+    argv += ["--manual-dir", str(shared_folder("zoo_sst2"))]
+    argv += ["--train-split", "train[:512]", "--test-split", "validation[:128]"]
+    argv += ["--max-trials", "1", "--directory", str(tmp_path), "--verbose", "0"]
+    assert main(argv) == 0
+    path = tmp_path / "transformer_classifier_tiny-zoo_sst2" / "best_model.keras"
+    best = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(best, TextClassifier)
+    assert "test accuracy" in capsys.readouterr().out
