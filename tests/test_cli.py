@@ -295,3 +295,23 @@ def test_tune_a_text_model(tmp_path, capsys):
     best = keras.saving.load_model(path, safe_mode=True)
     assert isinstance(best, TextClassifier)
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_predict_prints_labels_and_draws_attention(trained_text, tmp_path, capsys):
+    run, _, _ = trained_text
+    figure = tmp_path / "attention.png"
+    texts = ["a gripping , funny film", ""]
+    assert main(["predict", str(run), *texts, "--attention-map", str(figure)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[-1] == f"attention map: {figure}"
+    for line, text in zip(lines, texts, strict=False):
+        label, probability, shares, shown = line.split("\t")
+        assert label in ("negative", "positive") and 0.5 <= float(probability) <= 1
+        assert shown == repr(text)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_refuses_an_image_model(trained, capsys):
+    run, _ = trained
+    assert main(["predict", str(run), "some text"]) == 1
+    assert "not a text model" in capsys.readouterr().err

@@ -1,9 +1,10 @@
-"""The `zoo` command: list, train, evaluate, tune and export zoo models.
+"""The `zoo` command: list, train, evaluate, tune, predict and export zoo models.
 
     zoo list [--task T] [--pattern P]
     zoo train MODEL --dataset NAME [--epochs N] [--output DIR] [--metrics-json PATH]
     zoo evaluate MODEL_OR_PATH --dataset NAME [--weights PATH] [--metrics-json PATH]
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
+    zoo predict RUN_OR_FILE TEXT [TEXT ...] [--attention-map out.png]
     zoo export MODEL_OR_PATH [--weights PATH] --output saved_models/NAME/VERSION
 
 Datasets come from tensorflow-datasets (`training.data`): offline from a
@@ -120,6 +121,11 @@ def build_parser():
     p.add_argument("--objective", default="val_accuracy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+
+    p = command("predict", "classify texts with a trained text model")
+    p.add_argument("model", metavar="RUN_OR_FILE", help="run folder or .keras file")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.add_argument("--attention-map", help="PNG of the attention over the words")
 
     p = command("export", "write a TF Serving SavedModel")
     p.add_argument("model", metavar="MODEL_OR_PATH", help="name or .keras file")

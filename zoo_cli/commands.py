@@ -9,6 +9,7 @@ import math
 import os
 import sys
 
+import keras
 import tensorflow_datasets as tfds
 
 import zoo
@@ -315,6 +316,37 @@ def cmd_tune(args):
     return 0
 
 
+def cmd_predict(args):
+    model = load_model_file(args.model)
+    if not isinstance(model, TextClassifier):
+        raise CommandError(
+            f"{args.model} holds {model.name!r}, not a text model: predict takes "
+            "the run folder or .keras file of a text model (serve image models "
+            "with `zoo export`)."
+        )
+    import tensorflow as tf
+
+    logits = model(tf.constant(args.texts, tf.string))
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+    labels = []
+    for text, row in zip(args.texts, probabilities, strict=True):
+        best = int(row.argmax())
+        labels.append(model.class_names[best])
+        shares = ", ".join(
+            f"{n} {p:.3f}" for n, p in zip(model.class_names, row, strict=True)
+        )
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        print(f"{labels[-1]}\t{row[best]:.3f}\t({shares})\t{shown!r}")
+    if args.attention_map:
+        from zoo.text_attention import plot_text_attention, text_attention
+
+        pairs = text_attention(model, args.texts)
+        print(
+            f"attention map: {plot_text_attention(pairs, labels, args.attention_map)}"
+        )
+    return 0
+
+
 def cmd_export(args):
     from zoo.export import export_model, update_serving_config
 
@@ -342,5 +374,6 @@ COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "tune": cmd_tune,
+    "predict": cmd_predict,
     "export": cmd_export,
 }
