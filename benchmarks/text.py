@@ -37,7 +37,7 @@ from training.optimizers import build_optimizer  # noqa: E402
 from training.precision import set_precision  # noqa: E402
 from training.recipes import optimizer_arguments  # noqa: E402
 from training.text_data import load_text_classification  # noqa: E402
-from zoo.text_classifier import TextClassifier  # noqa: E402
+from zoo.text_classifier import text_classifier_for  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
@@ -67,16 +67,7 @@ def train(name, args, cell=None):
         max_length=spec.config.get("max_length", 256),
     )
     overrides = {} if cell is None else {"cell": cell}
-    classifier = zoo.build_model(
-        name,
-        vocabulary_size=info.vocabulary_size,
-        num_classes=info.num_classes,
-        name=f"{name}_tokens",
-        **overrides,
-    )
-    model = TextClassifier(
-        classifier, info.vectorizer, info.class_names, info.max_length, name=name
-    )
+    model = text_classifier_for(name, info, **overrides)
     steps = epochs * math.ceil(info.train_examples / batch_size)
     options = optimizer_arguments(spec.training.get("optimizer", {}), steps)
     compile_model(model, build_optimizer(**options), jit_compile=False)
@@ -88,7 +79,7 @@ def train(name, args, cell=None):
         model=name,
         cell=cell or spec.config.get("cell", "-"),
         dataset=f"{info.name} ({info.train_examples} train, {info.test_split})",
-        params=classifier.count_params(),
+        params=model.classifier.count_params(),
         epochs=epochs,
         accuracy=float(results["accuracy"]),
         seconds=seconds,

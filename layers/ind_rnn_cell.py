@@ -124,11 +124,7 @@ class IndRNNCell(keras.layers.Layer, DropoutRNNCell):
             low_open=False,
         )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = (
-            None
-            if recurrent_initializer is None
-            else keras.initializers.get(recurrent_initializer)
-        )
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
@@ -209,11 +205,6 @@ class IndRNNCell(keras.layers.Layer, DropoutRNNCell):
 
     def get_config(self):
         config = super().get_config()
-        recurrent_initializer = None
-        if self.recurrent_initializer is not None:
-            recurrent_initializer = keras.initializers.serialize(
-                self.recurrent_initializer
-            )
         config.update(
             {
                 "units": self.units,
@@ -224,7 +215,9 @@ class IndRNNCell(keras.layers.Layer, DropoutRNNCell):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
-                "recurrent_initializer": recurrent_initializer,
+                "recurrent_initializer": keras.initializers.serialize(
+                    self.recurrent_initializer
+                ),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(
                     self.kernel_regularizer

@@ -80,10 +80,9 @@ def _pipeline(
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = augment_dataset(ds, augment, seed)
-    ds = ds.map(lambda example: (example["image"], example["label"]))
     ds = ds.batch(batch_size)
     ds = ds.map(
-        lambda x, y: (tf.cast(x, tf.float32) * scale, y),
+        lambda batch: (tf.cast(batch["image"], tf.float32) * scale, batch["label"]),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     options = tf.data.Options()

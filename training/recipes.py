@@ -47,6 +47,10 @@ def optimizer_arguments(recommended, total_steps, overrides=None):
         options["decay_steps"] = after_warmup
     if schedule == "step" and not options.get("step_boundaries"):
         decay = options.get("decay_steps", after_warmup)
-        boundaries = {max(1, decay // 2), max(2, decay * 3 // 4)}
-        options["step_boundaries"] = sorted(boundaries)
+        options["step_boundaries"] = default_step_boundaries(decay)
     return options
+
+
+def default_step_boundaries(decay_steps):
+    """The `"step"` schedule's boundaries: 1/2 and 3/4 of `decay_steps`."""
+    return sorted({max(1, decay_steps // 2), max(2, decay_steps * 3 // 4)})

@@ -6,7 +6,7 @@ from layers.validation import check_positive_int
 from training.choices import SCHEDULES
 from training.fit import compile_model
 from training.optimizers import build_optimizer
-from training.recipes import optimizer_arguments
+from training.recipes import default_step_boundaries, optimizer_arguments
 from zoo.registry import (
     build_model,
     check_builder_arguments,
@@ -118,7 +118,7 @@ def optimizer_search_space(hp, defaults):
     args["warmup_steps"] = choice(hp, "warmup_steps", [0, 100, 500], warmup)
     decay = args.get("decay_steps")
     if args["schedule"] == "step" and not args.get("step_boundaries") and decay:
-        args["step_boundaries"] = sorted({max(1, decay // 2), max(2, decay * 3 // 4)})
+        args["step_boundaries"] = default_step_boundaries(decay)
     clip = args.get("global_clipnorm")
     clip = choice(hp, "global_clipnorm", [0.0, 1.0, 5.0], float(clip or 0.0))
     args["global_clipnorm"] = clip or None

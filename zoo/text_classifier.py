@@ -60,6 +60,9 @@ class TextClassifier(keras.Model):
         Float32 logits `(batch, num_classes)`.
     """
 
+    # The task whose serving signatures `zoo.export.export_model` writes.
+    task = "text_classification"
+
     def __init__(self, classifier, vectorizer, class_names, max_length, **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
@@ -100,3 +103,30 @@ class TextClassifier(keras.Model):
         for key in ("classifier", "vectorizer"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def text_classifier_for(name, info, **overrides):
+    """A registered text model, untrained, wrapped with a dataset's vocabulary.
+
+    Args:
+        name: a registered `text_classification` model name.
+        info: the `TextDatasetInfo` of `training.text_data.load_text_classification`
+            (its vectorizer, vocabulary size, class names and maximum length).
+        **overrides: other `build_model` arguments (e.g. `cell="gru"`).
+
+    Returns:
+        A `TextClassifier` named `name` around `build_model(name, ...)`, whose
+        token model is named `NAME_tokens`.
+    """
+    from zoo.registry import build_model
+
+    classifier = build_model(
+        name,
+        vocabulary_size=info.vocabulary_size,
+        num_classes=info.num_classes,
+        name=f"{name}_tokens",
+        **overrides,
+    )
+    return TextClassifier(
+        classifier, info.vectorizer, info.class_names, info.max_length, name=name
+    )

@@ -128,7 +128,9 @@ def build_parser():
     p.add_argument("--attention-map", help="PNG of the attention over the words")
 
     p = command("export", "write a TF Serving SavedModel")
-    p.add_argument("model", metavar="MODEL_OR_PATH", help="name or .keras file")
+    p.add_argument(
+        "model", metavar="MODEL_OR_PATH", help="name, .keras file or run folder"
+    )
     p.add_argument("--weights", help=".keras or .weights.h5 file")
     p.add_argument("--output", required=True, help="saved_models/NAME/VERSION")
     p.add_argument(

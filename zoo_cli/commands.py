@@ -22,7 +22,7 @@ from training.recipes import optimizer_arguments
 from training.text_data import load_text_classification
 from training.tuning import tune
 from zoo.model_files import load_model_file, load_weights
-from zoo.text_classifier import TextClassifier, tokenize
+from zoo.text_classifier import TextClassifier, text_classifier_for, tokenize
 
 IMAGE_TASK = "image_classification"
 TEXT_TASK = "text_classification"
@@ -158,15 +158,7 @@ def _build(name, spec, info):
         return zoo.build_model(
             name, input_shape=info.input_shape, num_classes=info.num_classes
         )
-    classifier = zoo.build_model(
-        name,
-        vocabulary_size=info.vocabulary_size,
-        num_classes=info.num_classes,
-        name=f"{name}_tokens",
-    )
-    return TextClassifier(
-        classifier, info.vectorizer, info.class_names, info.max_length, name=name
-    )
+    return text_classifier_for(name, info)
 
 
 def cmd_list(args):

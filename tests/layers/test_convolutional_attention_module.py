@@ -4,10 +4,7 @@ import pytest
 
 from layers.convolutional_attention_module import ConvolutionalAttentionModule
 from tests.layers.layer_checks import run_layer_test
-
-
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+from tests.layers.references import np_sigmoid
 
 
 def _conv_same(x, kernel, bias):
@@ -37,11 +34,11 @@ def _reference(x, weights, channel=True, spatial=True):
             return np.maximum(p @ w1 + b1, 0.0) @ w2 + b2
 
         logits = mlp(x.mean(axis=(1, 2))) + mlp(x.max(axis=(1, 2)))
-        channel_gate = _sigmoid(logits)[:, None, None, :]
+        channel_gate = np_sigmoid(logits)[:, None, None, :]
         x = x * channel_gate
     if spatial:
         pooled = np.stack([x.mean(axis=-1), x.max(axis=-1)], axis=-1)
-        spatial_gate = _sigmoid(_conv_same(pooled, w[0], w[1]))
+        spatial_gate = np_sigmoid(_conv_same(pooled, w[0], w[1]))
         x = x * spatial_gate
     return x, channel_gate, spatial_gate
 

@@ -160,8 +160,11 @@ def test_other_config_trains_and_round_trips(name, tmp_path):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=False,
     )
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
     expected = keras.ops.convert_to_numpy(model(x, training=False))
     assert expected.shape == (4, OTHER_CLASSES)

@@ -86,11 +86,8 @@ def _resolve_model(model_or_name, task, overrides):
                 "Build overrides need a registered model name, not a keras.Model. "
                 f"Received: overrides={sorted(overrides)}"
             )
-        from zoo.text_classifier import TextClassifier
-
-        default = _DEFAULT_TASK
-        if isinstance(model_or_name, TextClassifier):
-            default = "text_classification"
+        # A model class may name its task (`TextClassifier.task`).
+        default = getattr(type(model_or_name), "task", _DEFAULT_TASK)
         return model_or_name.name, model_or_name, task or default
     if not isinstance(model_or_name, str):
         raise TypeError(

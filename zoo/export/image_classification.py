@@ -16,10 +16,9 @@ _DECODABLE_CHANNELS = (1, 3)
 
 # The most pixels (height x width) that `serving_bytes` decodes: 16.8 million,
 # a 4096x4096 image or a 12-megapixel photo. The size is read from the PNG or
-# JPEG header first, so a small file claiming a large image (8000x8000 pixels
-# of one colour are a PNG of 62 KB grey, 190 KB RGB) is refused before any
-# memory is taken; an image at the limit takes `channels` bytes per pixel while
-# it is decoded (50 MB in RGB).
+# JPEG header first, so a small file claiming a large image is refused before
+# any memory is taken; an image at the limit takes `channels` bytes per pixel
+# while it is decoded (50 MB in RGB).
 MAX_IMAGE_PIXELS = 4096 * 4096
 # A PNG starts with its signature and the IHDR chunk: length, "IHDR", then
 # width and height as big-endian uint32 (bytes 16 to 24).
@@ -356,10 +355,14 @@ def _strings(values):
 
 def _classifier_outputs(model, images):
     logits = np.asarray(model(images, training=False), dtype=np.float32)
+    return {"logits": logits, **reference_outputs(logits)}
+
+
+def reference_outputs(logits):
+    """NumPy `probabilities` (float64 softmax, as float32) and `classes` of logits."""
     shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
     probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
     return {
-        "logits": logits,
         "probabilities": probabilities.astype(np.float32),
         "classes": logits.argmax(axis=-1).astype(np.int64),
     }

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from zoo.export.image_classification import reference_outputs
 from zoo.export.serving_signature import ServingSignature
 from zoo.text_classifier import TextClassifier
 
@@ -177,14 +178,9 @@ def _checked_tokens(tokens, vocabulary_size, max_length):
 
 
 def _reference_outputs(logits, class_names):
-    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
-    classes = logits.argmax(axis=-1).astype(np.int64)
-    return {
-        "probabilities": probabilities.astype(np.float32),
-        "classes": classes,
-        "labels": np.array([class_names[c].encode() for c in classes], dtype=object),
-    }
+    outputs = reference_outputs(logits)
+    labels = [class_names[c].encode() for c in outputs["classes"]]
+    return {**outputs, "labels": np.array(labels, dtype=object)}
 
 
 def _bad_text_requests():
