@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # pytest-xdist workers: one per CPU by default (TEST_WORKERS=0 runs in-process).
 TEST_WORKERS ?= auto
 
-.PHONY: venv demo test test-slow lint format bench clean
+.PHONY: venv demo test test-slow lint format docs keras-hub clean
 
 $(STAMP): setup.py requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ lint: venv
 
 format: venv
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+# docs/models.md and its pictures, from the registry and benchmarks/results/.
+docs: venv
+	$(PY) -m zoo.models_doc
+
+# keras-hub beside the project (benchmarks/text_speed.py), not inside the venv.
+keras-hub: venv
+	$(PY) -m pip install -q --no-deps --target .cache/keras_hub \
+		-r benchmarks/requirements-keras-hub.txt
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,8 +4,13 @@ Per registered model (TensorFlow backend, random weights): export size against
 the weight bytes, SavedModel load time, the XLA signature's first call
 (compilation), latency at batch 1 and throughput at batch 64 of
 `serving_default`, `serving_xla`, `model.predict_on_batch` and `model(x)`,
-and their ratios against the goals. Prints a Markdown table and appends it,
-with the date and machine, to `benchmarks/RESULTS.md`.
+and their ratios against the goals. Text classifiers are exported as
+`zoo.TextClassifier`s with a vocabulary adapted on SST-2's training sentences
+(`zoo_sst2` from `../shared/data/sst2`) and timed on its validation sentences
+(batch 1: the first, batch 64: the first 64), strings in, plus
+`serving_tokens` on the same sentences tokenized beforehand. Prints a
+Markdown table and appends it, with the date and machine, to
+`benchmarks/RESULTS.md`.
 
     python benchmarks/serving.py            # full run
     python benchmarks/serving.py --quick    # few repetitions
@@ -15,9 +20,9 @@ with the date and machine, to `benchmarks/RESULTS.md`.
 import argparse
 import datetime
 import os
-import platform
 import random
 import statistics
+import sys
 import tempfile
 import time
 
@@ -27,12 +32,16 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from vision import machine  # noqa: E402
 
 from zoo import build_model, get_model_spec, list_models  # noqa: E402
 from zoo.export import SIGNATURE_BUILDERS, export_model  # noqa: E402
 from zoo.export.inspection import export_sizes, weight_bytes  # noqa: E402
+from zoo.results import append_results, result_row  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "RESULTS.md")
+SST2 = os.path.join(HERE, "..", "..", "shared", "data", "sst2")
 # (batch-1 calls, batch-64 calls, loads) per mode.
 REPEATS = {"quick": (100, 5, 1), "full": (300, 20, 3)}
 GOALS = (
@@ -63,24 +72,77 @@ def _interleaved_medians(runners, x, rounds, warmup=2):
     return {key: statistics.median(values) for key, values in times.items()}
 
 
-def _runners(loaded, model):
-    default = loaded.signatures["serving_default"]
-    xla = loaded.signatures["serving_xla"]
+def _runners(loaded, model, input_name):
+    """Callables of a batch (dict: `input`, and `tokens` for text models)."""
 
     def as_numpy(outputs):
         return {k: v.numpy() for k, v in outputs.items()}
 
-    return {
-        "default": lambda x: as_numpy(default(image=x)),
-        "xla": lambda x: as_numpy(xla(image=x)),
-        "predict_on_batch": lambda x: model.predict_on_batch(x.numpy()),
-        "model(x)": lambda x: model(x, training=False).numpy(),
+    def signature(key):
+        function = loaded.signatures[key]
+        return lambda x: as_numpy(function(**{input_name: x["input"]}))
+
+    runners = {
+        "default": signature("serving_default"),
+        "xla": signature("serving_xla"),
+        "predict_on_batch": lambda x: model.predict_on_batch(x["input"].numpy()),
+        "model(x)": lambda x: model(x["input"], training=False).numpy(),
     }
+    if "serving_tokens" in loaded.signatures:
+        tokens = loaded.signatures["serving_tokens"]
+        runners["tokens"] = lambda x: as_numpy(tokens(tokens=x["tokens"]))
+    return runners
+
+
+def _image_case(name):
+    """Model, input name and batches of 1 and 64 random images."""
+    model = build_model(name)
+    height, width, channels = get_model_spec(name).config["input_shape"]
+    rng = np.random.default_rng(0)
+    batches = [
+        {"input": tf.constant(rng.random((n, height, width, channels), "float32"))}
+        for n in (1, 64)
+    ]
+    return model, "image", *batches
+
+
+_SST2 = {}
+
+
+def _sst2(vocabulary_size):
+    """SST-2 through the project's tfds builder: (info, 64 validation texts),
+    the vocabulary adapted on the training split (one per size)."""
+    if vocabulary_size not in _SST2:
+        from training.text_data import load_text_classification
+
+        _, test_ds, info = load_text_classification(
+            "zoo_sst2",
+            batch_size=64,
+            manual_dir=SST2,
+            test_split="validation",
+            vocabulary_size=vocabulary_size,
+        )
+        _SST2[vocabulary_size] = info, next(iter(test_ds))[0]
+    return _SST2[vocabulary_size]
+
+
+def _text_case(name):
+    """Untrained `TextClassifier` with SST-2's vocabulary; 1 and 64 sentences."""
+    from zoo.text_classifier import text_classifier_for
+
+    info, texts = _sst2(get_model_spec(name).config["vocabulary_size"])
+    model = text_classifier_for(name, info)
+    batches = [{"input": texts[:n]} for n in (1, 64)]
+    for batch in batches:
+        batch["tokens"] = model.tokenize(batch["input"])
+    return model, "text", *batches
 
 
 def bench_model(name, repeats, workdir):
     calls_1, calls_64, loads = repeats
-    model = build_model(name)
+    task = get_model_spec(name).task
+    case = _text_case if task == "text_classification" else _image_case
+    model, input_name, batch_1, batch_64 = case(name)
     exported = export_model(model, os.path.join(workdir, name, "1"))
     sizes = export_sizes(exported.path)
     weights = weight_bytes(model)
@@ -89,11 +151,7 @@ def bench_model(name, repeats, workdir):
         start = time.perf_counter()
         loaded = tf.saved_model.load(exported.path)
         load_times.append(time.perf_counter() - start)
-    height, width, channels = get_model_spec(name).config["input_shape"]
-    rng = np.random.default_rng(0)
-    batch_1 = tf.constant(rng.random((1, height, width, channels), dtype=np.float32))
-    batch_64 = tf.constant(rng.random((64, height, width, channels), dtype=np.float32))
-    runners = _runners(loaded, model)
+    runners = _runners(loaded, model, input_name)
     start = time.perf_counter()
     runners["xla"](batch_1)
     first_xla = time.perf_counter() - start
@@ -117,12 +175,17 @@ def _ok(flag):
     return "yes" if flag else "**no**"
 
 
+def _figure(row, key, spec):
+    return format(row[key], spec) if key in row else "n/a"
+
+
 def table(rows):
     header = (
         "| model | params | weights MB | stored/weights | total/weights | load s "
         "| XLA 1st call s | b1 ms default | b1 ms XLA | b1 ms predict_on_batch "
-        "| b1 ms model(x) | b64 img/s default | b64 img/s XLA "
-        "| b64 img/s predict_on_batch | b64 img/s model(x) | XLA speed-up b1 "
+        "| b1 ms model(x) | b1 ms tokens | b64 ex/s default | b64 ex/s XLA "
+        "| b64 ex/s predict_on_batch | b64 ex/s model(x) | b64 ex/s tokens "
+        "| XLA speed-up b1 "
         "| XLA/default b64 | default/predict_on_batch b1, b64 | goals met |"
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
@@ -142,33 +205,18 @@ def table(rows):
             f"| {r['variables_ratio']:.3f} | {r['total_ratio']:.2f} "
             f"| {r['load_s']:.2f} | {r['xla_first_s']:.2f} "
             + "".join(
-                f"| {r[f'b1_ms/{k}']:.2f} "
-                for k in ("default", "xla", "predict_on_batch", "model(x)")
+                f"| {_figure(r, f'b1_ms/{k}', '.2f')} "
+                for k in ("default", "xla", "predict_on_batch", "model(x)", "tokens")
             )
             + "".join(
-                f"| {r[f'b64_ips/{k}']:.0f} "
-                for k in ("default", "xla", "predict_on_batch", "model(x)")
+                f"| {_figure(r, f'b64_ips/{k}', '.0f')} "
+                for k in ("default", "xla", "predict_on_batch", "model(x)", "tokens")
             )
             + f"| {xla_b1:.2f}x | {xla_b64:.2f}x | {vs_pob_b1:.2f}x, {vs_pob_b64:.2f}x "
             f"| {_ok(all(goals))} (XLA b1 {_ok(goals[0])}, XLA b64 {_ok(goals[1])}, "
             f"vs predict_on_batch {_ok(goals[2])}, size {_ok(goals[3])}) |"
         )
     return "\n".join(lines)
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = (line.split(":", 1)[1] for line in f if "model name" in line)
-            cpu = next(names).strip()
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs visible, {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, TensorFlow "
-        f"{tf.__version__}, Keras {keras.__version__}"
-    )
 
 
 def main(argv=None):
@@ -195,7 +243,8 @@ def main(argv=None):
         f"## Serving benchmark ({mode}), {stamp}\n\n"
         f"Machine: {machine()}.\n"
         f"Median of {calls_1} calls at batch 1 and {calls_64} at batch 64 (the "
-        f"four runners taking turns), {loads} load(s); random weights. "
+        f"runners taking turns), {loads} load(s); random weights. ex/s: images "
+        "or texts per second; tokens: `serving_tokens` on pre-tokenized texts. "
         "stored/weights: bytes under variables/ (less the object graph) over the "
         "model's variable bytes; total/weights adds saved_model.pb. "
         "Ratios > 1 favour the first named. "
@@ -206,6 +255,21 @@ def main(argv=None):
         with open(args.results, "a") as f:
             f.write("\n" + report)
         print(f"appended to {args.results}")
+        command = " ".join(["python benchmarks/serving.py", *(argv or sys.argv[1:])])
+        append_results([r for row in rows for r in _results(row, command)])
+
+
+def _results(row, command):
+    """Speed rows of `serving_default`: batch-64 throughput, batch-1 latency."""
+    spec = get_model_spec(row["model"])
+    figures = {
+        "examples_per_s_b64": row["b64_ips/default"],
+        "latency_ms_b1": row["b1_ms/default"],
+    }
+    return [
+        result_row(spec, metric, round(value, 3), command, params=row["params"])
+        for metric, value in figures.items()
+    ]
 
 
 if __name__ == "__main__":

@@ -12,10 +12,18 @@ appends it, with the date, machine and command, to `benchmarks/RESULTS.md`.
         --dataset zoo_sst2 --test-split validation
     python benchmarks/text.py --models rnn_classifier_small \\
         --cells lstm,gru,janet,indrnn --test-split validation
+    python benchmarks/text.py --models transformer_classifier_small \\
+        --dataset zoo_imdb_reviews --set max_length=512 --epochs 2
     python benchmarks/text.py --quick --no-append      # smoke run: 2,048 sentences
+
+`--set KEY=VALUE` (repeatable) overrides a builder argument of the variant,
+as `zoo.build_model(name, KEY=VALUE)` would; the value is a Python literal.
+`--log-test` prints the test accuracy after every epoch (information only:
+the figure reported is the last epoch's, with the epochs fixed beforehand).
 """
 
 import argparse
+import ast
 import datetime
 import math
 import os
@@ -37,6 +45,7 @@ from training.optimizers import build_optimizer  # noqa: E402
 from training.precision import set_precision  # noqa: E402
 from training.recipes import optimizer_arguments  # noqa: E402
 from training.text_data import load_text_classification  # noqa: E402
+from zoo.results import append_results, result_row  # noqa: E402
 from zoo.text_classifier import text_classifier_for  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
@@ -54,6 +63,7 @@ def train(name, args, cell=None):
     set_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
     spec = zoo.get_model_spec(name)
+    config = {**spec.config, **args.set}
     batch_size = spec.training.get("batch_size", 64)
     epochs = args.epochs or spec.training.get("epochs", 1)
     train_ds, test_ds, info = load_text_classification(
@@ -63,20 +73,44 @@ def train(name, args, cell=None):
         seed=args.seed,
         train_split="train[:2048]" if args.quick else None,
         test_split=args.test_split,
-        vocabulary_size=spec.config["vocabulary_size"],
-        max_length=spec.config.get("max_length", 256),
+        vocabulary_size=config["vocabulary_size"],
+        max_length=config.get("max_length", 256),
     )
-    overrides = {} if cell is None else {"cell": cell}
+    # The vocabulary size is the adapted vocabulary's (info), not the request.
+    overrides = {k: v for k, v in args.set.items() if k != "vocabulary_size"}
+    if cell is not None:
+        overrides["cell"] = cell
     model = text_classifier_for(name, info, **overrides)
     steps = epochs * math.ceil(info.train_examples / batch_size)
     options = optimizer_arguments(spec.training.get("optimizer", {}), steps)
     compile_model(model, build_optimizer(**options), jit_compile=False)
     start = time.perf_counter()
-    model.fit(train_ds, epochs=epochs, verbose=2, shuffle=False)
+    model.fit(
+        train_ds,
+        epochs=epochs,
+        verbose=2,
+        shuffle=False,
+        validation_data=test_ds if args.log_test else None,
+    )
     seconds = time.perf_counter() - start
     results = model.evaluate(test_ds, verbose=0, return_dict=True)
-    return dict(
-        model=name,
+    settings = dict(args.set, **({} if cell is None else {"cell": cell}))
+    settings.pop("vocabulary_size", None)
+    row = result_row(
+        spec,
+        "accuracy",
+        float(results["accuracy"]),
+        args.command,
+        dataset=args.dataset,
+        split=info.test_split,
+        epochs=epochs,
+        train_seconds=round(seconds, 1),
+        params=model.classifier.count_params(),
+        settings=settings,
+        precision=args.precision,
+    )
+    return row, dict(
+        model=name + "".join(f", {k}={v!r}" for k, v in args.set.items()),
         cell=cell or spec.config.get("cell", "-"),
         dataset=f"{info.name} ({info.train_examples} train, {info.test_split})",
         params=model.classifier.count_params(),
@@ -84,6 +118,17 @@ def train(name, args, cell=None):
         accuracy=float(results["accuracy"]),
         seconds=seconds,
     )
+
+
+def setting(text):
+    """`KEY=VALUE` -> `(KEY, literal VALUE)`; a bare word stays a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, received {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
 
 
 def table(rows):
@@ -109,29 +154,44 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, help="default: the model's")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=setting,
+        metavar="KEY=VALUE",
+        help="override a builder argument (a Python literal)",
+    )
+    parser.add_argument("--log-test", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-append", action="store_true")
     parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args(argv)
-    rows = []
+    args.set = dict(args.set)
+    args.command = "python benchmarks/text.py " + " ".join(argv or sys.argv[1:])
+    rows, results = [], []
     for name in args.models.split(","):
         name = name.strip()
         cells = [None]
         if args.cells and zoo.get_model_spec(name).family == "rnn_classifier":
             cells = [c.strip() for c in args.cells.split(",")]
         for cell in cells:
-            rows.append(train(name, args, cell))
+            result, row = train(name, args, cell)
+            rows.append(row)
+            results.append(result)
             print(table(rows[-1:]), flush=True)
     text = table(rows)
     print(text)
     if not args.no_append:
-        command = "python benchmarks/text.py " + " ".join(argv or sys.argv[1:])
+        command = args.command
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
         with open(args.results, "a") as f:
             f.write(
                 f"\n## Text classification ({stamp})\n\n`{command}`\n\n"
                 f"Machine: {machine()}\n\n{text}\n"
             )
+        if not args.quick:
+            append_results(results)
     return 0
 
 

@@ -37,6 +37,7 @@ from training.optimizers import build_optimizer  # noqa: E402
 from training.precision import set_precision  # noqa: E402
 from training.recipes import optimizer_arguments  # noqa: E402
 from zoo import DEFAULT_MODEL, build_model, get_model_spec, list_models  # noqa: E402
+from zoo.results import append_results, cpu_name, result_row  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
@@ -129,13 +130,8 @@ def throughputs(name, data, steps, rounds=5, warmup=3):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = (line.split(":", 1)[1] for line in f if "model name" in line)
-            cpu = next(names).strip()
-    except (OSError, StopIteration):
-        pass
+    """CPU, load, OS and versions, for the reports."""
+    cpu = cpu_name()
     load = ", load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     return (
         f"{cpu}, {os.cpu_count()} CPUs visible{load}, {platform.system()} "
@@ -224,6 +220,23 @@ def main(argv=None):
         with open(args.results, "a") as f:
             f.write("\n" + report)
         print(f"appended to {args.results}")
+        if not args.quick:
+            append_results([_result(r, command) for r in rows])
+
+
+def _result(row, command):
+    return result_row(
+        get_model_spec(row["model"]),
+        "accuracy",
+        row["accuracy"],
+        command,
+        dataset="mnist",
+        split="test",
+        epochs=row["epochs"],
+        train_seconds=round(row["seconds"], 1),
+        params=row["params"],
+        precision=row["policy"],
+    )
 
 
 if __name__ == "__main__":

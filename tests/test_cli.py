@@ -315,3 +315,84 @@ def test_predict_refuses_an_image_model(trained, capsys):
     run, _ = trained
     assert main(["predict", str(run), "some text"]) == 1
     assert "not a text model" in capsys.readouterr().err
+
+
+def test_list_details_shows_every_model_sorted(capsys):
+    from zoo.model_details import COLUMNS
+
+    pattern = ["--pattern", "*_tiny"]
+    assert main(["list", "--details", *pattern, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == zoo.list_models(pattern="*_tiny")
+    assert all(set(r) == set(COLUMNS) and r["params"] > 0 for r in rows)
+    assert main(["list", "--details", *pattern, "--sort", "params", "--reverse"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["model", "task", "params", "GFLOPs"]
+    params = [int(line.split()[2].replace(",", "")) for line in lines[1:]]
+    assert params == sorted((r["params"] for r in rows), reverse=True)
+
+
+def test_list_details_shows_the_measured_figure(capsys):
+    from zoo.model_details import model_details, summary_row
+    from zoo.results import read_results
+
+    name = "transformer_classifier_small"
+    expected = summary_row(model_details(name, read_results()))["accuracy"]
+    assert expected is not None, "benchmarks/results/ has its SST-2 figure"
+    assert main(["list", "--details", "--pattern", name]) == 0
+    assert f"{100 * expected:.2f}%" in capsys.readouterr().out
+
+
+def test_info_prints_size_training_and_sources(capsys):
+    assert main(["info", "rnn_classifier_small"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters: 2,823,938" in out and "GFLOPs:" in out
+    assert "recommended training: 3 epochs, batch 64" in out
+    assert "(cell='gru'" in out or "[cell='gru'" in out
+    assert "`python benchmarks/text.py" in out
+    assert main(["info", "vit_tiny", "--format", "json"]) == 0
+    details = json.loads(capsys.readouterr().out)
+    assert details["params"] == zoo.build_model("vit_tiny").count_params()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["info", "vit_tiniest"], "Unknown model name: 'vit_tiniest'"),
+        (["list", "--sort", "params"], "--sort, --reverse, --dataset and --format"),
+        (["list", "--details", "--dataset", "sst2"], "no measured figures: 'sst2'"),
+    ],
+)
+def test_details_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_sort_column_is_checked_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        main(["list", "--details", "--sort", "speed"])
+    assert "invalid choice: 'speed'" in capsys.readouterr().err
+
+
+def test_readme_rest_request_reads_as_tf_serving_reads_it(trained_text, tmp_path):
+    """The README's curl body, read as TF Serving reads a row-format request
+    of a one-input signature (each instance is that input's value), answers
+    with a class name per text."""
+    import re
+
+    import tensorflow as tf
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    body = json.loads(re.search(r"-d '(\{\"instances\".*\})'", readme).group(1))
+    run, _, _ = trained_text
+    target = tmp_path / "transformer_classifier_tiny" / "1"
+    assert main(["export", str(run), "--output", str(target)]) == 0
+    signature = tf.saved_model.load(str(target)).signatures["serving_default"]
+    (name,) = signature.structured_input_signature[1]
+    answer = signature(**{name: tf.constant(body["instances"], tf.string)})
+    labels = [b.decode() for b in answer["labels"].numpy()]
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    logits = model(tf.constant(body["instances"])).numpy()
+    assert labels == [model.class_names[i] for i in logits.argmax(axis=1)]
+    assert answer["classes"].numpy().tolist() == logits.argmax(axis=1).tolist()

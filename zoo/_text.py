@@ -6,6 +6,8 @@ from layers.attention_pooling import AttentionPooling
 from layers.validation import check_choice
 
 POOLINGS = ("mean", "attention")
+# Tokens a text model reads when its builder has no `max_length` (RNNs).
+DEFAULT_MAX_LENGTH = 256
 
 
 def token_input():

@@ -1,6 +1,7 @@
 """The `zoo` command: list, train, evaluate, tune, predict and export zoo models.
 
-    zoo list [--task T] [--pattern P]
+    zoo list [--task T] [--pattern P] [--details [--sort COLUMN] [--format json]]
+    zoo info MODEL [--format json]
     zoo train MODEL --dataset NAME [--epochs N] [--output DIR] [--metrics-json PATH]
     zoo evaluate MODEL_OR_PATH --dataset NAME [--weights PATH] [--metrics-json PATH]
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
@@ -23,7 +24,7 @@ import contextlib
 import os
 import sys
 
-from training.choices import PRECISIONS, SCHEDULES
+from training.choices import DETAIL_COLUMNS, PRECISIONS, SCHEDULES
 
 __all__ = ["build_parser", "main"]
 
@@ -93,6 +94,19 @@ def build_parser():
     p = command("list", "list the registered models")
     p.add_argument("--task", help="e.g. image_classification")
     p.add_argument("--pattern", help="glob, e.g. 'vit_*'")
+    p.add_argument(
+        "--details",
+        action="store_true",
+        help="parameters, GFLOPs, best measured accuracy and speed",
+    )
+    p.add_argument("--sort", choices=DETAIL_COLUMNS, help="with --details")
+    p.add_argument("--reverse", action="store_true", help="sort descending")
+    p.add_argument("--dataset", help="accuracy on this dataset (default per task)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = command("info", "what a model is and what it measured")
+    p.add_argument("model")
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = command("train", "train a model on a tfds dataset")
     p.add_argument("model")

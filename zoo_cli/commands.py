@@ -21,14 +21,13 @@ from training.precision import set_precision
 from training.recipes import optimizer_arguments
 from training.text_data import load_text_classification
 from training.tuning import tune
+from zoo._text import DEFAULT_MAX_LENGTH
 from zoo.model_files import load_model_file, load_weights
 from zoo.text_classifier import TextClassifier, text_classifier_for, tokenize
 
 IMAGE_TASK = "image_classification"
 TEXT_TASK = "text_classification"
 TASKS = (IMAGE_TASK, TEXT_TASK)
-# Tokens a text model reads when its builder has no `max_length`.
-DEFAULT_MAX_LENGTH = 256
 
 
 class CommandError(Exception):
@@ -162,8 +161,25 @@ def _build(name, spec, info):
 
 
 def cmd_list(args):
-    for name in zoo.list_models(task=args.task, pattern=args.pattern):
-        print(name)
+    names = zoo.list_models(task=args.task, pattern=args.pattern)
+    if not args.details:
+        if args.sort or args.reverse or args.dataset or args.format != "table":
+            raise CommandError(
+                "--sort, --reverse, --dataset and --format need --details"
+            )
+        for name in names:
+            print(name)
+        return 0
+    from zoo_cli.details import list_details
+
+    print(list_details(names, args.sort, args.reverse, args.format, args.dataset))
+    return 0
+
+
+def cmd_info(args):
+    from zoo_cli.details import info
+
+    print(info(zoo.get_model_spec(args.model).name, args.format))
     return 0
 
 
@@ -363,6 +379,7 @@ def cmd_export(args):
 
 COMMANDS = {
     "list": cmd_list,
+    "info": cmd_info,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "tune": cmd_tune,
