@@ -81,6 +81,27 @@ def test_export_serves_the_trained_weights(trained, tmp_path, capsys):
     np.testing.assert_allclose(served, model.predict(images, verbose=0), atol=1e-5)
 
 
+@needs_tensorflow
+def test_export_int8_serves_close_to_the_float_model(trained, tmp_path, capsys):
+    import tensorflow as tf
+
+    from zoo.export.inspection import export_sizes
+
+    run, _ = trained
+    target = tmp_path / "saved" / f"{MODEL}_int8" / "1"
+    argv = ["export", str(run), "--output", str(target), "--quantize", "int8"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    images = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    model = keras.saving.load_model(run / "model.keras")
+    expected = model.predict(images, verbose=0)
+    serve = tf.saved_model.load(str(target)).signatures["serving_default"]
+    served = serve(image=tf.constant(images))["logits"].numpy()
+    error = np.max(np.abs(served - expected)) / np.max(np.abs(expected))
+    assert 0 < error < 0.05  # quantized, and close
+    assert export_sizes(str(target))["weights"] > 0
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

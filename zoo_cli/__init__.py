@@ -7,6 +7,7 @@
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
     zoo predict RUN_OR_FILE TEXT [TEXT ...] [--attention-map out.png]
     zoo export MODEL_OR_PATH [--weights PATH] --output saved_models/NAME/VERSION
+               [--quantize int8]
 
 Datasets come from tensorflow-datasets (`training.data`): offline from a
 folder of original files with `--manual-dir` (or `$ZOO_MANUAL_DIR`; the
@@ -147,6 +148,9 @@ def build_parser():
     )
     p.add_argument("--weights", help=".keras or .weights.h5 file")
     p.add_argument("--output", required=True, help="saved_models/NAME/VERSION")
+    p.add_argument(
+        "--quantize", choices=("int8",), help="export an int8-quantized copy"
+    )
     p.add_argument(
         "--serving-config",
         action="store_true",

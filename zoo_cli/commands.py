@@ -363,7 +363,9 @@ def cmd_export(args):
         if args.weights:
             raise CommandError("--weights goes with a model name, not a model file.")
         target = load_model_file(target)
-    exported = export_model(target, args.output, weights=args.weights)
+    exported = export_model(
+        target, args.output, weights=args.weights, quantize=args.quantize
+    )
     names = ", ".join(s.name for s in exported.signatures)
     print(f"exported {exported.name} to {exported.path} (signatures: {names})")
     # export_model only writes ROOT/NAME/VERSION directories.

@@ -90,7 +90,14 @@ def registered_models():
     return [name for name in list_models() if name not in missing]
 
 
-MODEL_NAMES = [*registered_models(), "toy_rgb"]
+# Each registered model is exported twice: as it is, and int8-quantized
+# (`export_model(..., quantize="int8")`) under NAME_int8.
+QUANTIZED = "_int8"
+MODEL_NAMES = [
+    *registered_models(),
+    *(name + QUANTIZED for name in registered_models()),
+    "toy_rgb",
+]
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +107,8 @@ def exports(tmp_path_factory):
     Registered models go through `export_model(name, weights=...)` with
     perturbed weights saved to a `.weights.h5` file; text models, which
     export with their vocabulary, as the `TextClassifier` of `text_model`.
+    Each also as `NAME_int8`, exported with `quantize="int8"` (its
+    `ExportedModel.model`, the reference, is the quantized Keras model).
     """
     from zoo import build_model, get_model_spec
 
@@ -108,16 +117,22 @@ def exports(tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights")
     result = {}
     for name in registered_models():
+        quantized = name + QUANTIZED
         if get_model_spec(name).task == "text_classification":
             model = text_model(name)
             perturb(model)
             result[name] = export_model(model, root / name / "1")
+            result[quantized] = export_model(
+                model, root / quantized / "1", quantize="int8"
+            )
             continue
         model = build_model(name)
         perturb(model)
-        model.save_weights(weights / f"{name}.weights.h5")
-        result[name] = export_model(
-            name, root / name / "1", weights=weights / f"{name}.weights.h5"
+        path = weights / f"{name}.weights.h5"
+        model.save_weights(path)
+        result[name] = export_model(name, root / name / "1", weights=path)
+        result[quantized] = export_model(
+            name, root / quantized / "1", weights=path, quantize="int8"
         )
     toy = toy_classifier()
     perturb(toy)

@@ -162,3 +162,18 @@ def test_registered_name_with_overrides(tmp_path):
     assert exported.task == get_model_spec(name).task
     logits = signature_defs(exported.path)["serving_default"].outputs["logits"]
     assert [d.size for d in logits.tensor_shape.dim] == [-1, 3]
+
+
+def test_quantize_is_checked_and_leaves_the_model_as_it_was(tmp_path):
+    from zoo import build_model
+
+    model = build_model("vit_tiny")
+    before = [keras.ops.convert_to_numpy(w) for w in model.weights]
+    with pytest.raises(ValueError, match="Argument `quantize` must be one of"):
+        export_model(model, tmp_path / "a" / "1", quantize="int4")
+    assert not (tmp_path / "a").exists()
+    exported = export_model(model, tmp_path / "b" / "1", quantize="int8")
+    assert any(v.dtype == "int8" for v in exported.model.weights)
+    assert [w.dtype for w in model.weights] == [b.dtype for b in before]
+    for w, b in zip(model.weights, before, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), b)

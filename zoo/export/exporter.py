@@ -1,5 +1,6 @@
 """`export_model`: a zoo model as a TF Serving SavedModel, each weight stored once."""
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -7,7 +8,9 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from layers.validation import check_choice
 from zoo.export.exported_model import ExportedModel
+from zoo.export.quantization import QUANTIZE_MODES, QUANTIZED_ATOL, quantized_copy
 from zoo.export.serving_config import current_umask, is_version_name
 from zoo.export.tasks import serving_signatures
 from zoo.model_files import load_weights
@@ -15,7 +18,9 @@ from zoo.model_files import load_weights
 _DEFAULT_TASK = "image_classification"
 
 
-def export_model(model_or_name, output_dir, weights=None, *, task=None, **overrides):
+def export_model(
+    model_or_name, output_dir, weights=None, *, task=None, quantize=None, **overrides
+):
     """Writes a SavedModel for TF Serving with named, task-specific signatures.
 
     The SavedModel holds the model's variables once (`model.export` stores
@@ -39,6 +44,9 @@ def export_model(model_or_name, output_dir, weights=None, *, task=None, **overri
             Without it, the model is exported as built.
         task: the task of a `keras.Model` (default `"image_classification"`);
             for a registered name it must be omitted or match the name's task.
+        quantize: `None`, or `"int8"`: export a quantized copy
+            (`zoo.export.quantization.quantized_copy`; the model passed is
+            left as it is). The `ExportedModel`'s `model` is that copy.
         **overrides: `build_model` arguments for a registered name.
 
     Returns:
@@ -49,11 +57,19 @@ def export_model(model_or_name, output_dir, weights=None, *, task=None, **overri
             "export_model needs the TensorFlow backend (KERAS_BACKEND=tensorflow). "
             f"Current backend: {keras.backend.backend()}"
         )
+    if quantize is not None:
+        check_choice("quantize", quantize, QUANTIZE_MODES)
     output_dir = _check_output_dir(output_dir)
     name, model, task = _resolve_model(model_or_name, task, overrides)
     if weights is not None:
         load_weights(model, weights)
+    if quantize is not None:
+        model = quantized_copy(model, quantize)
     signatures = serving_signatures(model, task)
+    if quantize is not None:
+        signatures = [
+            dataclasses.replace(s, atol=max(s.atol, QUANTIZED_ATOL)) for s in signatures
+        ]
     _save(model, signatures, output_dir)
     return ExportedModel(name, output_dir, task, model, tuple(signatures))
 
