@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from layers._masking import merge_masks
+from layers._quantized_sublayers import QuantizedSublayers
 from layers.multi_head_attention import MultiHeadAttention
 from layers.validation import (
     check_float,
@@ -84,7 +85,7 @@ def attention_mask_for(query, key, query_padding, key_padding, attention_mask):
     )
 
 
-class TransformerBlock(keras.layers.Layer):
+class TransformerBlock(QuantizedSublayers, keras.layers.Layer):
     """Base of `TransformerEncoder` and `TransformerDecoder`.
 
     Holds the arguments both take, builds their sublayers and wraps each

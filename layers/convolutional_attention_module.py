@@ -5,11 +5,12 @@ import math
 import keras
 from keras import ops
 
+from layers._quantized_sublayers import QuantizedSublayers
 from layers.validation import check_last_dim, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-class ConvolutionalAttentionModule(keras.layers.Layer):
+class ConvolutionalAttentionModule(QuantizedSublayers, keras.layers.Layer):
     """Convolutional Block Attention Module (Woo et al., ECCV 2018).
 
     Refines a `(batch, height, width, channels)` feature map with a channel

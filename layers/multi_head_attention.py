@@ -501,7 +501,8 @@ class MultiHeadAttention(keras.layers.Layer):
         einsum in both directions; a quantized or LoRA one is called.
         """
         if _calls_sublayer(dense):
-            y = dense(x)
+            # A copy carries no Keras mask, which the sublayer would warn of.
+            y = dense(ops.copy(x))
         else:
             width = self.num_heads * head_dim
             flat = ops.reshape(x, (-1, x.shape[-1]))
@@ -521,7 +522,7 @@ class MultiHeadAttention(keras.layers.Layer):
         """Maps `(..., num_heads, value_dim)` to `(...) + output_shape`."""
         dense = self._output_dense
         if _calls_sublayer(dense):
-            return dense(context)
+            return dense(ops.copy(context))
         out = dense.kernel.shape[2:]
         width = math.prod(out)
         flat = ops.reshape(context, (-1, self.num_heads * self.value_dim))

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from layers._masking import masked_softmax
+from layers._quantized_sublayers import QuantizedSublayers
 from layers.validation import (
     check_last_dim,
     check_mask_shape,
@@ -16,7 +17,7 @@ from layers.validation import (
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-class SelfAttention2D(keras.layers.Layer):
+class SelfAttention2D(QuantizedSublayers, keras.layers.Layer):
     """Self-attention over the `height * width` positions of a feature map.
 
     The non-local block (Wang et al., 2018) in the form used by SAGAN (Zhang et

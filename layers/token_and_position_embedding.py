@@ -3,12 +3,13 @@
 import keras
 from keras import ops
 
+from layers._quantized_sublayers import QuantizedSublayers
 from layers.position_embedding import PositionEmbedding
 from layers.validation import check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="attention_zoo")
-class TokenAndPositionEmbedding(keras.layers.Layer):
+class TokenAndPositionEmbedding(QuantizedSublayers, keras.layers.Layer):
     """Sums a token embedding and a learned position embedding.
 
     Token ids of shape `(B, T)` are looked up in a `(vocabulary_size,

@@ -255,7 +255,7 @@ QUANTIZED_RELATIVE_ERROR = 0.05
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
-def test_int8_quantization_stays_close_to_the_float_model(name):
+def test_int8_quantization_stays_close_to_the_float_model(name, tmp_path):
     from zoo.export.quantization import quantized_copy
 
     keras.utils.set_random_seed(0)
@@ -269,3 +269,11 @@ def test_int8_quantization_stays_close_to_the_float_model(name):
     got = keras.ops.convert_to_numpy(quantized(x))
     error = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
     assert error <= QUANTIZED_RELATIVE_ERROR, error
+    # A quantized model saves and loads (layers that build sublayers in
+    # `build` record which are quantized: layers/_quantized_sublayers.py).
+    quantized.save(tmp_path / "int8.keras")
+    loaded = keras.saving.load_model(tmp_path / "int8.keras", safe_mode=True)
+    assert sum(v.dtype == "int8" for v in loaded.weights) == sum(
+        v.dtype == "int8" for v in quantized.weights
+    )
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), got, atol=1e-6)
