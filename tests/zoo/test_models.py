@@ -254,7 +254,13 @@ def test_padding_never_changes_a_prediction(name):
 QUANTIZED_RELATIVE_ERROR = 0.05
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n.endswith("_base") else n
+        for n in zoo.list_models()
+    ],
+)
 def test_int8_quantization_stays_close_to_the_float_model(name, tmp_path):
     from zoo.export.quantization import quantized_copy
 
