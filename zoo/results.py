@@ -120,7 +120,13 @@ def _check_row(row):
             f"Unknown metric {row['metric']!r}; known: {sorted(METRICS)}. "
             f"Received: {row!r}"
         )
-    float(row["value"])
+    try:
+        float(row["value"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"A results row's `value` must be a number ({error}). Received: "
+            f"value={row['value']!r}"
+        ) from None
 
 
 def append_results(rows, directory=None):
