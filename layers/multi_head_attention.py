@@ -494,6 +494,126 @@ class MultiHeadAttention(keras.layers.Layer):
             return output, scores
         return output
 
+    # ----------------------------------------------- incremental decoding --
+
+    def compute_cache(self, value, key=None):
+        """Projected keys and values of `value`, for `cached_call`.
+
+        Cross-attention computes them once from the encoder output; a
+        self-attention cache starts as zeros of the same shapes, `S` being the
+        longest sequence decoded.
+
+        Args:
+            value: `(B, S, dim)` value sequence.
+            key: optional `(B, S, dim)` key sequence; defaults to `value`.
+
+        Returns:
+            `(keys, values)`: `(B, S, num_heads, key_dim)` and
+            `(B, S, num_heads, value_dim)` in the compute dtype.
+        """
+        self._check_cacheable()
+        key = value if key is None else key
+        k = self._project(
+            ops.cast(key, self.compute_dtype), self._key_dense, self.key_dim
+        )
+        v = self._project(
+            ops.cast(value, self.compute_dtype), self._value_dense, self.value_dim
+        )
+        return k, v
+
+    def cached_call(
+        self,
+        query,
+        cache,
+        value=None,
+        key=None,
+        cache_update_index=None,
+        attention_mask=None,
+        return_attention_scores=False,
+    ):
+        """Attention of `query` to a key/value cache (incremental decoding).
+
+        With `cache_update_index=None` the cache is read as it is (the
+        encoder's keys and values, from `compute_cache`). Otherwise the keys
+        and values of the new steps (`value`, `key`) are written into the
+        cache at `cache_update_index` first, and query step `t` sees the
+        cached steps `<= cache_update_index + t` (causal). Step `i` of a
+        cached decoding gives the output of `call` on the first `i + 1`
+        steps, at a cost proportional to the cache length rather than a
+        re-run of the prefix. Inference only (no dropout); rank-3 inputs, no
+        sliding window.
+
+        Args:
+            query: `(B, T, dim)` new query steps.
+            cache: `(keys, values)` of shapes `(B, L, num_heads, key_dim)` and
+                `(B, L, num_heads, value_dim)`.
+            value: `(B, T, dim)` new value steps (with `cache_update_index`).
+            key: optional new key steps; defaults to `value`.
+            cache_update_index: `None`, or an int or scalar int tensor, the
+                position of the first new step (`index + T <= L`).
+            attention_mask: optional boolean mask broadcastable to
+                `(B, num_heads, T, L)` (for example the encoder padding), `True`
+                where a query may attend.
+            return_attention_scores: whether to return the attention weights.
+
+        Returns:
+            `(output, cache)`, or `(output, scores, cache)`: the `(B, T, dim)`
+            output, the `(B, num_heads, T, L)` float32 weights and the updated
+            cache.
+        """
+        self._check_cacheable()
+        query = ops.cast(query, self.compute_dtype)
+        cached_k, cached_v = cache
+        if cache_update_index is not None:
+            if value is None:
+                raise ValueError(
+                    "Argument `value` (the new steps) is needed with "
+                    f"`cache_update_index`. Received: value=None, "
+                    f"cache_update_index={cache_update_index}"
+                )
+            new_k, new_v = self.compute_cache(value, key)
+            start = (0, cache_update_index, 0, 0)
+            cached_k = ops.slice_update(
+                cached_k, start, ops.cast(new_k, cached_k.dtype)
+            )
+            cached_v = ops.slice_update(
+                cached_v, start, ops.cast(new_v, cached_v.dtype)
+            )
+            steps = ops.arange(ops.shape(query)[1], dtype="int32") + cache_update_index
+            positions = ops.arange(ops.shape(cached_k)[1], dtype="int32")
+            causal = ops.less_equal(positions[None, :], steps[:, None])
+            attention_mask = merge_masks(attention_mask, causal[None, None])
+        elif attention_mask is not None and len(attention_mask.shape) == 3:
+            attention_mask = attention_mask[:, None]
+        q = self._project(query, self._query_dense, self.key_dim)
+        output, scores = self._compute_attention(
+            q, cached_k, cached_v, attention_mask, False, return_attention_scores
+        )
+        if self.use_gate:
+            gate = self._project(query, self._gate_dense, self.value_dim, ops.sigmoid)
+            output = ops.multiply(output, gate)
+        output = self._project_output(output)
+        if return_attention_scores:
+            return output, scores, (cached_k, cached_v)
+        return output, (cached_k, cached_v)
+
+    def _check_cacheable(self):
+        if not self.built:
+            raise ValueError(
+                "This `MultiHeadAttention` must be built (called once) before "
+                "its cache is used."
+            )
+        if self._layout is not None and self._layout.rank != 3:
+            raise ValueError(
+                "A key/value cache needs rank-3 inputs `(B, T, dim)`. This layer "
+                f"was built for rank {self._layout.rank}."
+            )
+        if self.sliding_window is not None:
+            raise ValueError(
+                "A key/value cache does not support `sliding_window`. "
+                f"Received: sliding_window={self.sliding_window}"
+            )
+
     def _project(self, x, dense, head_dim, activation=None):
         """`dense(x)` as `x.shape[:-1] + (num_heads, head_dim)`.
 

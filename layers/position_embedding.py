@@ -35,6 +35,9 @@ class PositionEmbedding(keras.layers.Layer):
 
     Call arguments:
         inputs: `(B, T, d)` tensor.
+        start_index: int or scalar int tensor, the position of the first step
+            of `inputs` (incremental decoding embeds one step at a time);
+            `start_index + T` must not exceed `sequence_length`.
 
     Returns:
         `(B, T, d)` position embeddings in the compute dtype.
@@ -56,11 +59,20 @@ class PositionEmbedding(keras.layers.Layer):
             initializer=self.initializer,
         )
 
-    def call(self, inputs):
+    def call(self, inputs, start_index=0):
         shape = ops.shape(inputs)
         _check_length(inputs.shape, self.sequence_length)
         table = ops.cast(self.position_embeddings, self.compute_dtype)
-        return ops.broadcast_to(table[: shape[-2]], shape)
+        if isinstance(start_index, int):
+            if start_index < 0:
+                raise ValueError(
+                    "Argument `start_index` must be >= 0. "
+                    f"Received: start_index={start_index}"
+                )
+            if start_index == 0:
+                return ops.broadcast_to(table[: shape[-2]], shape)
+        rows = ops.slice(table, (start_index, 0), (shape[-2], table.shape[-1]))
+        return ops.broadcast_to(rows, shape)
 
     def compute_mask(self, inputs, mask=None):
         return mask

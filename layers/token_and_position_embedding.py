@@ -29,6 +29,8 @@ class TokenAndPositionEmbedding(QuantizedSublayers, keras.layers.Layer):
 
     Call arguments:
         inputs: `(B, T)` integer token ids, `T <= sequence_length`.
+        start_index: int or scalar int tensor, the position of the first token
+            (incremental decoding embeds one token at a time).
 
     Returns:
         `(B, T, embedding_dim)` embeddings in the compute dtype.
@@ -69,11 +71,11 @@ class TokenAndPositionEmbedding(QuantizedSublayers, keras.layers.Layer):
         self.token_embedding.build(input_shape)
         self.position_embedding.build((*input_shape, self.embedding_dim))
 
-    def call(self, inputs):
+    def call(self, inputs, start_index=0):
         tokens = self.token_embedding(inputs)
-        return tokens + self.position_embedding(tokens)
+        return tokens + self.position_embedding(tokens, start_index=start_index)
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs, mask=None, start_index=0):
         if not self.mask_zero:
             return None
         return ops.not_equal(inputs, 0)

@@ -146,5 +146,105 @@ class TransformerDecoder(TransformerBlock):
             )
         return self._feedforward_block(x, training)
 
+    # Incremental decoding: the self-attention keys and values of the steps
+    # decoded so far are cached, the encoder's are computed once.
+
+    def initial_cache(self, batch_size, max_length, encoder_sequence=None):
+        """The caches that `cached_call` starts from.
+
+        Args:
+            batch_size: int or scalar int tensor, sequences decoded at once.
+            max_length: int, the most steps decoded (the cache length).
+            encoder_sequence: the `(B, S, d_enc)` encoder output, needed when
+                the block has cross-attention.
+
+        Returns:
+            `(self_attention_cache, cross_attention_cache)`: zero keys and
+            values `(B, max_length, num_heads, key_dim)`, and the projected
+            keys and values of `encoder_sequence` (`None` without
+            cross-attention).
+        """
+        self._check_encoder_arguments(encoder_sequence, None)
+        attention = self.self_attention
+        dtype = self.compute_dtype
+        shape = (batch_size, max_length, attention.num_heads)
+        self_cache = (
+            ops.zeros((*shape, attention.key_dim), dtype),
+            ops.zeros((*shape, attention.value_dim), dtype),
+        )
+        cross_cache = None
+        if encoder_sequence is not None:
+            encoder_sequence = self._as_compute_dtype(encoder_sequence)
+            cross_cache = self.cross_attention.compute_cache(encoder_sequence)
+        return self_cache, cross_cache
+
+    def cached_call(
+        self,
+        decoder_sequence,
+        self_attention_cache,
+        cache_update_index,
+        cross_attention_cache=None,
+        encoder_padding_mask=None,
+        return_cross_attention_scores=False,
+    ):
+        """The block on new steps, reading and updating the caches.
+
+        The output for steps `index .. index + T - 1` equals that of `call`
+        on the whole prefix (inference: no dropout), at the cost of
+        attending to the cache rather than re-running the prefix.
+
+        Args:
+            decoder_sequence: `(B, T, hidden)` new steps (often `T = 1`).
+            self_attention_cache: `(keys, values)` from `initial_cache` or
+                the previous call.
+            cache_update_index: int or scalar int tensor, position of the first
+                new step.
+            cross_attention_cache: the encoder's `(keys, values)` from
+                `initial_cache` (with cross-attention).
+            encoder_padding_mask: optional boolean `(B, S)`, `True` for real
+                encoder tokens.
+            return_cross_attention_scores: whether to return the
+                `(B, num_heads, T, S)` cross-attention weights too.
+
+        Returns:
+            `(outputs, self_attention_cache)`, or `(outputs,
+            self_attention_cache, cross_attention_scores)`.
+        """
+        if (self.cross_attention is None) != (cross_attention_cache is None):
+            raise ValueError(
+                "Argument `cross_attention_cache` must be given exactly when the "
+                "block has cross-attention (it was built "
+                f"{'with' if self.cross_attention is not None else 'without'} an "
+                "`encoder_sequence`)."
+            )
+        x = self._as_compute_dtype(decoder_sequence)
+        query = self.self_attention_norm(x) if self.normalize_first else x
+        branch, self_cache = self.self_attention.cached_call(
+            query,
+            self_attention_cache,
+            value=query,
+            cache_update_index=cache_update_index,
+        )
+        x = self._residual(x, branch, self.self_attention_norm, False)
+        scores = None
+        if self.cross_attention is not None:
+            mask = None
+            if encoder_padding_mask is not None:
+                mask = ops.cast(encoder_padding_mask, "bool")[:, None, None, :]
+            norm = self.cross_attention_norm
+            query = norm(x) if self.normalize_first else x
+            result = self.cross_attention.cached_call(
+                query,
+                cross_attention_cache,
+                attention_mask=mask,
+                return_attention_scores=return_cross_attention_scores,
+            )
+            branch, scores = result[0], result[1] if len(result) == 3 else None
+            x = self._residual(x, branch, norm, False)
+        x = self._feedforward_block(x, False)
+        if return_cross_attention_scores:
+            return x, self_cache, scores
+        return x, self_cache
+
     def compute_output_shape(self, decoder_sequence_shape, encoder_sequence_shape=None):
         return decoder_sequence_shape

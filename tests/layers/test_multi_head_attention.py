@@ -448,3 +448,66 @@ def test_auto_implementation_is_explicit_on_cpu_and_tensorflow():
         assert mha_module._auto_implementation() == "explicit"
     else:
         assert mha_module._auto_implementation() == "fused"
+
+
+# Incremental decoding with a key/value cache.
+
+
+def test_cached_self_attention_steps_equal_the_causal_call():
+    rng = np.random.default_rng(0)
+    layer = MultiHeadAttention(num_heads=2, key_dim=3, use_gate=True)
+    x = rng.normal(size=(2, 5, 6)).astype("float32")
+    full = keras.ops.convert_to_numpy(layer(x, x, use_causal_mask=True))
+    cache = tuple(keras.ops.zeros_like(c) for c in layer.compute_cache(x))
+    steps = []
+    for i in range(5):
+        out, cache = layer.cached_call(
+            x[:, i : i + 1], cache, value=x[:, i : i + 1], cache_update_index=i
+        )
+        steps.append(keras.ops.convert_to_numpy(out))
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+    # Two steps at once (a prefill) are causal inside the block too.
+    cache = tuple(keras.ops.zeros_like(c) for c in layer.compute_cache(x))
+    out, _ = layer.cached_call(x[:, :2], cache, value=x[:, :2], cache_update_index=0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), full[:, :2], atol=1e-5)
+
+
+def test_cached_cross_attention_equals_the_masked_call():
+    rng = np.random.default_rng(1)
+    layer = MultiHeadAttention(num_heads=2, key_dim=4)
+    query = rng.normal(size=(2, 3, 6)).astype("float32")
+    value = rng.normal(size=(2, 4, 5)).astype("float32")
+    visible = np.array([[True] * 4, [True, True, False, False]])
+    expected, weights = layer(
+        query, value, value_mask=visible, return_attention_scores=True
+    )
+    cache = layer.compute_cache(value)
+    got, got_weights, _ = layer.cached_call(
+        query,
+        cache,
+        attention_mask=visible[:, None, None, :],
+        return_attention_scores=True,
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(got_weights),
+        keras.ops.convert_to_numpy(weights),
+        atol=1e-6,
+    )
+
+
+def test_cache_arguments_are_checked():
+    x = np.zeros((1, 2, 4), "float32")
+    layer = MultiHeadAttention(num_heads=1, key_dim=2)
+    with pytest.raises(ValueError, match="built"):
+        layer.compute_cache(x)
+    layer(x, x)
+    cache = layer.compute_cache(x)
+    with pytest.raises(ValueError, match="value"):
+        layer.cached_call(x[:, :1], cache, cache_update_index=0)
+    window = MultiHeadAttention(num_heads=1, key_dim=2, sliding_window=2)
+    window(x, x)
+    with pytest.raises(ValueError, match="sliding_window"):
+        window.compute_cache(x)

@@ -24,7 +24,12 @@ B, T, S, D = 2, 7, 9, 12
 HEADS, KEY_DIM = 3, 4
 IMPLEMENTATIONS = ["explicit", "fused"]
 # Modes `model.quantize` applies without calibration data.
-QUANTIZATION_MODES = ["int8", "int4", "float8"]
+# int4 and float8 repeat int8's code path with other kernels: slow run only.
+QUANTIZATION_MODES = [
+    "int8",
+    pytest.param("int4", marks=pytest.mark.slow),
+    pytest.param("float8", marks=pytest.mark.slow),
+]
 from tests.layers.test_multi_head_attention import ZERO_GRADIENT  # noqa: E402
 
 

@@ -84,3 +84,24 @@ def test_bad_sequence_length(value):
 def test_bad_input_rank():
     with pytest.raises(ValueError, match="rank 3"):
         PositionEmbedding(4)(np.zeros((2, 3), "float32"))
+
+
+@pytest.mark.parametrize("start", [0, 3])
+def test_start_index_selects_the_positions(start):
+    layer = PositionEmbedding(sequence_length=6)
+    x = np.zeros((2, 6, 3), "float32")
+    table = keras.ops.convert_to_numpy(layer(x))[0]
+    part = keras.ops.convert_to_numpy(layer(x[:, :2], start_index=start))
+    np.testing.assert_array_equal(
+        part, np.broadcast_to(table[start : start + 2], part.shape)
+    )
+    tensor = keras.ops.convert_to_numpy(
+        layer(x[:, :2], start_index=keras.ops.convert_to_tensor(start))
+    )
+    np.testing.assert_array_equal(tensor, part)
+
+
+def test_negative_start_index_is_refused():
+    layer = PositionEmbedding(sequence_length=6)
+    with pytest.raises(ValueError, match="start_index"):
+        layer(np.zeros((1, 2, 3), "float32"), start_index=-1)

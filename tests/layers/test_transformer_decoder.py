@@ -238,3 +238,60 @@ def test_bad_masks_and_inputs():
         TransformerDecoder(2, 12)(X[0])
     with pytest.raises(ValueError, match="rank 3"):
         TransformerDecoder(2, 12)(X, ENCODER[0])
+
+
+# Incremental decoding: `cached_call` one step at a time gives `call` on the
+# whole prefix (both backends, both norms, with and without cross-attention).
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+@pytest.mark.parametrize("with_encoder", [False, True])
+def test_cached_steps_equal_the_full_call(with_encoder, normalize_first):
+    rng = np.random.default_rng(0)
+    batch, length, source, dim = 2, 6, 5, 8
+    layer = TransformerDecoder(
+        num_heads=2, intermediate_dim=16, normalize_first=normalize_first
+    )
+    x = rng.normal(size=(batch, length, dim)).astype("float32")
+    encoder = rng.normal(size=(batch, source, dim)).astype("float32")
+    encoder_padding = np.array([[True] * 5, [True] * 3 + [False] * 2])
+    kwargs = dict(encoder_padding_mask=encoder_padding) if with_encoder else {}
+    args = (encoder,) if with_encoder else ()
+    full = ops.convert_to_numpy(layer(x, *args, **kwargs))
+    self_cache, cross_cache = layer.initial_cache(
+        batch, length, encoder if with_encoder else None
+    )
+    steps = []
+    for i in range(length):
+        y, self_cache = layer.cached_call(
+            x[:, i : i + 1],
+            self_cache,
+            i,
+            cross_cache,
+            encoder_padding if with_encoder else None,
+        )
+        steps.append(ops.convert_to_numpy(y))
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+    # The padded encoder keys get no cross-attention weight.
+    if with_encoder:
+        _, _, scores = layer.cached_call(
+            x[:, :1],
+            layer.initial_cache(batch, length, encoder)[0],
+            0,
+            cross_cache,
+            encoder_padding,
+            return_cross_attention_scores=True,
+        )
+        scores = ops.convert_to_numpy(scores)
+        assert scores.shape == (batch, 2, 1, source)
+        np.testing.assert_allclose(scores[1, :, :, 3:], 0.0)
+        np.testing.assert_allclose(scores.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_cached_call_checks_the_cross_attention_cache():
+    layer = TransformerDecoder(num_heads=2, intermediate_dim=8)
+    x = np.zeros((1, 2, 4), "float32")
+    layer(x, x)
+    self_cache, _ = layer.initial_cache(1, 2, x)
+    with pytest.raises(ValueError, match="cross_attention_cache"):
+        layer.cached_call(x[:, :1], self_cache, 0)
