@@ -27,6 +27,9 @@ setup(
         # keras-tuner fails every trial without it.
         "tensorboard",
         "numpy",
+        # zoo.seq2seq.metrics: BLEU and chrF, ROUGE.
+        "sacrebleu>=2.4",
+        "rouge-score>=0.1.2",
     ],
     extras_require={
         # TensorFlow is an extra so that CPU machines can take the small

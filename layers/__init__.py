@@ -4,6 +4,7 @@ Every layer is registered under the package name `attention_zoo`, so models
 that use them load with `keras.saving.load_model(path, safe_mode=True)`.
 """
 
+from layers.additive_attention import AdditiveAttention
 from layers.attention_pooling import AttentionPooling
 from layers.convolutional_attention_module import ConvolutionalAttentionModule
 from layers.ind_rnn_cell import IndRNNCell
@@ -19,6 +20,7 @@ from layers.transformer_decoder import TransformerDecoder
 from layers.transformer_encoder import TransformerEncoder
 
 __all__ = [
+    "AdditiveAttention",
     "AttentionPooling",
     "ConvolutionalAttentionModule",
     "IndRNNCell",

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from layers._dense_config import dense_arguments_config
 from layers._masking import masked_softmax
 from layers.validation import (
     check_last_dim,
@@ -135,18 +136,7 @@ class AttentionPooling(keras.layers.Layer):
             {
                 "units": self.units,
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                **dense_arguments_config(self),
             }
         )
         return config

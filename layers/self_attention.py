@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from layers._dense_config import dense_arguments_config
 from layers._masking import causal_mask, masked_softmax, merge_masks
 from layers.validation import (
     check_choice,
@@ -231,18 +232,7 @@ class SelfAttention(keras.layers.Layer):
                 "dropout": self.dropout,
                 "causal": self.causal,
                 "top_k": self.top_k,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                **dense_arguments_config(self),
                 "seed": self.seed,
             }
         )

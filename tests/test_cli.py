@@ -417,3 +417,71 @@ def test_readme_rest_request_reads_as_tf_serving_reads_it(trained_text, tmp_path
     logits = model(tf.constant(body["instances"])).numpy()
     assert labels == [model.class_names[i] for i in logits.argmax(axis=1)]
     assert answer["classes"].numpy().tolist() == logits.argmax(axis=1).tolist()
+
+
+@pytest.fixture(scope="module")
+def trained_translator(tmp_path_factory):
+    """A run folder of `zoo train` of a translator on 1,024 English-French pairs."""
+    import fcntl
+
+    from tests.training.test_text_datasets import REPO, SHARED_DATA
+    from training.data_source import prepare
+
+    data_dir = os.environ.get("TFDS_DATA_DIR") or str(REPO / ".cache" / "tfds")
+    manual = str(SHARED_DATA / "anki_fra_eng")
+    os.makedirs(data_dir, exist_ok=True)
+    with open(os.path.join(data_dir, ".zoo_anki_fra_eng.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        prepare("zoo_anki_fra_eng", data_dir, manual)
+    run = tmp_path_factory.mktemp("translator_run")
+    metrics = run / "metrics.json"
+    argv = ["train", "transformer_seq2seq_tiny", "--dataset", "zoo_anki_fra_eng"]
+    argv += ["--data-dir", data_dir, "--manual-dir", manual]
+    argv += ["--train-split", "train[:1024]", "--test-split", "test[:64]"]
+    argv += ["--epochs", "1", "--output", str(run), "--metrics-json", str(metrics)]
+    keras.utils.set_random_seed(0)
+    assert main([*argv, "--verbose", "0"]) == 0
+    return run, data_dir, manual, json.loads(metrics.read_text())
+
+
+def test_translator_trains_evaluates_and_translates(
+    trained_translator, tmp_path, capsys
+):
+    run, data_dir, manual, metrics = trained_translator
+    assert metrics["examples"] == 64
+    assert 0.0 <= metrics["bleu"] <= 100.0 and 0.0 <= metrics["chrf"] <= 100.0
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert isinstance(model, zoo.Translator) and model.task == "translation"
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", str(run), "--dataset", "zoo_anki_fra_eng"]
+    argv += [
+        "--data-dir",
+        data_dir,
+        "--manual-dir",
+        manual,
+        "--test-split",
+        "test[:64]",
+    ]
+    assert main([*argv, "--metrics-json", str(out)]) == 0
+    again = json.loads(out.read_text())
+    assert again["bleu"] == pytest.approx(metrics["bleu"], abs=1e-9)
+    figure = tmp_path / "attention.png"
+    capsys.readouterr()
+    texts = ["i am cold .", ""]
+    argv = ["translate", str(run), *texts, "--attention-map", str(figure)]
+    assert main([*argv, "--beam-width", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[-1] == f"attention map: {figure}"
+    assert [line.split("\t")[0] for line in lines[:2]] == texts
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_translate_refuses_other_models_and_bad_beams(
+    trained, trained_translator, capsys
+):
+    run, _ = trained
+    assert main(["translate", str(run), "some text"]) == 1
+    assert "not a translation" in capsys.readouterr().err
+    translator_run = trained_translator[0]
+    assert main(["translate", str(translator_run), "hi", "--beam-width", "0"]) == 1
+    assert "--beam-width" in capsys.readouterr().err

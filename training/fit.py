@@ -57,6 +57,12 @@ def resolve_jit_compile(jit_compile="auto"):
     )
 
 
+def sequence_loss():
+    """Token cross-entropy from logits for seq2seq labels; label 0 (padding) is
+    ignored, so padded steps add nothing to the loss or its gradient."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+
+
 def compile_model(
     model, optimizer=None, loss=None, metrics=None, jit_compile="auto", **kwargs
 ):

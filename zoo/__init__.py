@@ -1,9 +1,9 @@
 """Attention models by name: `build_model("cbam_cnn_small")`, `list_models("vit_*")`.
 
 `import zoo` registers every custom object that a saved zoo model can
-reference (the layers of `layers`, the learning-rate schedules of `training`
-and `TextClassifier`), so a `.keras` file written by `zoo train` loads with
-`keras.saving.load_model(path, safe_mode=True)`.
+reference (the layers of `layers`, the learning-rate schedules of `training`,
+`TextClassifier` and `Translator`), so a `.keras` file written by `zoo train`
+loads with `keras.saving.load_model(path, safe_mode=True)`.
 """
 
 import layers  # noqa: F401  (registers the layers)
@@ -13,7 +13,9 @@ from zoo import (  # noqa: F401  (register the variants)
     attention_cnn,
     cbam_cnn,
     rnn_classifier,
+    rnn_seq2seq,
     transformer_classifier,
+    transformer_seq2seq,
     vit,
 )
 from zoo.hypermodel import ZooHyperModel
@@ -26,6 +28,7 @@ from zoo.registry import (
     register_model,
     register_variants,
 )
+from zoo.seq2seq.translator import Translator
 from zoo.text_classifier import TextClassifier
 
 DEFAULT_MODEL = "cbam_cnn_small"
@@ -58,6 +61,7 @@ __all__ = [
     "TASKS",
     "ModelSpec",
     "TextClassifier",
+    "Translator",
     "ZooHyperModel",
     "build_model",
     "get_hypermodel",

@@ -4,7 +4,7 @@ import keras_tuner
 
 from layers.validation import check_positive_int
 from training.choices import SCHEDULES
-from training.fit import compile_model
+from training.fit import compile_model, sequence_loss
 from training.optimizers import build_optimizer
 from training.recipes import default_step_boundaries, optimizer_arguments
 from zoo.registry import (
@@ -13,6 +13,9 @@ from zoo.registry import (
     get_model_spec,
     merged_config,
 )
+
+# Tasks whose models predict a token per target step (labels padded with 0).
+SEQUENCE_TASKS = ("translation", "headline_generation")
 
 
 class ZooHyperModel(keras_tuner.HyperModel):
@@ -81,7 +84,10 @@ class ZooHyperModel(keras_tuner.HyperModel):
         if self.train_steps is not None:
             optimizer_args = optimizer_arguments(optimizer_args, self.train_steps)
         optimizer = build_optimizer(**optimizer_args)
-        compile_model(model, optimizer, jit_compile=self.jit_compile)
+        task = get_model_spec(self.model_name).task
+        # Seq2seq labels are padded with 0, which the loss must skip.
+        loss = sequence_loss() if task in SEQUENCE_TASKS else None
+        compile_model(model, optimizer, loss=loss, jit_compile=self.jit_compile)
         return model
 
 

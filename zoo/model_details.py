@@ -37,7 +37,8 @@ def model_details(name, results=()):
         A JSON-able dict: `name`, `task`, `family`, `config` (builder
         arguments), `config_hash`, `params`, `flops` (one forward pass of one
         example at the default input: an image of `input_shape`, or
-        `max_length` tokens, 256 for a model without one;
+        `max_length` tokens, 256 for a model without one, or a seq2seq
+        model's `max_source_length` and `max_target_length` tokens;
         `zoo.export.flops.count_flops`), `flops_input`,
         `inputs` and `outputs` (name, dtype, shape), `training` (the
         recommended settings) and `results`: the best current figure per
@@ -52,6 +53,12 @@ def model_details(name, results=()):
     model = build_model(name)
     if "input_shape" in spec.config:
         shape, dtype = tuple(spec.config["input_shape"]), "float32"
+    elif "max_source_length" in spec.config:
+        shape = {
+            "source": (spec.config["max_source_length"],),
+            "target": (spec.config["max_target_length"],),
+        }
+        dtype = "int32"
     else:
         shape = (spec.config.get("max_length", DEFAULT_MAX_LENGTH),)
         dtype = "int32"
@@ -65,7 +72,12 @@ def model_details(name, results=()):
         "config_hash": current,
         "params": model.count_params(),
         "flops": count_flops(model, shape, dtype),
-        "flops_input": {"shape": [1, *shape], "dtype": dtype},
+        "flops_input": {
+            "shape": {k: [1, *v] for k, v in shape.items()}
+            if isinstance(shape, dict)
+            else [1, *shape],
+            "dtype": dtype,
+        },
         "inputs": [_tensor(t) for t in model.inputs],
         "outputs": [
             {**_tensor(t), "name": name}

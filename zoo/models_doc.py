@@ -17,7 +17,14 @@ import os
 
 from zoo.model_details import model_details
 from zoo.registry import TASKS, list_models
-from zoo.results import PRIMARY_DATASETS, read_results, run_notes, settings_text
+from zoo.results import (
+    METRICS,
+    PRIMARY_DATASETS,
+    QUALITY_METRICS,
+    read_results,
+    run_notes,
+    settings_text,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
@@ -28,6 +35,8 @@ SPEEDS = (
 TITLES = {
     "image_classification": "Image classification",
     "text_classification": "Text classification",
+    "translation": "Translation (English to French)",
+    "headline_generation": "Headline generation",
 }
 
 HEADER = """# Models
@@ -38,21 +47,35 @@ run or a change to a variant (a test fails otherwise).
 
 - params and GFLOPs: the variant as registered (text models with a vocabulary
   of `vocabulary_size`), one example at the default input (an image of
-  `input_shape`; `max_length` tokens), multiply-adds counted twice.
-- Accuracy: the best measured on each dataset's test split (SST-2:
+  `input_shape`; `max_length` tokens; for seq2seq models one teacher-forced
+  pass over `max_source_length` and `max_target_length` tokens),
+  multiply-adds counted twice.
+- Quality: the best measured on each dataset's test split (SST-2:
   validation), trained from scratch with the variant's recommended optimizer
-  (the epochs are under Sources). A figure with parentheses names the
-  builder arguments its run changed (e.g. `(cell=gru)`) and follows the
-  variant's own. Figures of an older version of a variant are left out.
+  (the epochs are under Sources): accuracy for classifiers; sacrebleu corpus
+  BLEU of the beam-search output for translation; ROUGE-L F for headlines. A
+  figure with parentheses names the builder arguments its run changed (e.g.
+  `(cell=gru)`) and follows the variant's own. Figures of an older version of
+  a variant are left out.
 - Speed: `serving_default` of the exported SavedModel, random weights
   (`benchmarks/serving.py`).
 - `[n]` points to the run under Sources: its command, date, machine and row.
 """
 
 
+def _quality(task):
+    return QUALITY_METRICS.get(task, "accuracy")
+
+
+def _label(task):
+    metric = _quality(task)
+    return "accuracy" if metric == "accuracy" else METRICS[metric][0]
+
+
 def _datasets(task, details):
+    metric = _quality(task)
     found = {
-        r["dataset"] for d in details for r in d["results"] if r["metric"] == "accuracy"
+        r["dataset"] for d in details for r in d["results"] if r["metric"] == metric
     }
     primary = PRIMARY_DATASETS.get(task)
     return [primary] * (primary is not None) + sorted(found - {primary})
@@ -114,7 +137,8 @@ def task_table(task, details, sources):
     """The Markdown table of one task's `model_details`."""
     datasets = _datasets(task, details)
     head = ["model", "family", "params", "GFLOPs"]
-    head += [f"{dataset} accuracy" for dataset in datasets] + [s[1] for s in SPEEDS]
+    head += [f"{dataset} {_label(task)}" for dataset in datasets]
+    head += [s[1] for s in SPEEDS]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for d in details:
         cells = [
@@ -123,7 +147,7 @@ def task_table(task, details, sources):
             f"{d['params']:,}",
             f"{d['flops'] / 1e9:.4g}",
         ]
-        cells += [_cell(d, "accuracy", sources, dataset) for dataset in datasets]
+        cells += [_cell(d, _quality(task), sources, dataset) for dataset in datasets]
         cells += [_cell(d, metric, sources) for metric, _ in SPEEDS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -139,9 +163,11 @@ def plot_task(task, details, path):
     dataset = PRIMARY_DATASETS.get(task)
     points = []
     for d in details:
-        quality, speed = _find(d, "accuracy", dataset), _find(d, "examples_per_s_b64")
+        quality = _find(d, _quality(task), dataset)
+        speed = _find(d, "examples_per_s_b64")
         if quality and speed:
-            points.append((d["name"], speed["value"], 100 * quality["value"]))
+            scale = 100 if _quality(task) == "accuracy" else 1
+            points.append((d["name"], speed["value"], scale * quality["value"]))
     if not points:
         return 0
     import matplotlib
@@ -163,8 +189,9 @@ def plot_task(task, details, path):
     axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     axes.margins(x=0.25, y=0.15)
     axes.set_xlabel("serving_default examples/s at batch 64")
-    axes.set_ylabel(f"{dataset} accuracy (%)")
-    axes.set_title(f"{TITLES.get(task, task)}: accuracy against speed")
+    unit = " (%)" if _quality(task) == "accuracy" else ""
+    axes.set_ylabel(f"{dataset} {_label(task)}{unit}")
+    axes.set_title(f"{TITLES.get(task, task)}: {_label(task)} against speed")
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, metadata={"Software": None})
@@ -198,7 +225,7 @@ def write_docs(output=DOCS, results=None):
         ]
         picture = f"models_{task}.png"
         if plot_task(task, details, os.path.join(output, picture)):
-            parts += ["", f"![{task}: accuracy against speed]({picture})"]
+            parts += ["", f"![{task}: {_label(task)} against speed]({picture})"]
             written.append(os.path.join(output, picture))
         parts.append("")
     parts.append(sources.markdown())

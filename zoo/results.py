@@ -41,9 +41,20 @@ METRICS = {
     "accuracy": ("%", True, "quality"),
     "examples_per_s_b64": ("examples/s", True, "speed"),
     "latency_ms_b1": ("ms", False, "speed"),
+    # sacrebleu corpus BLEU and chrF, ROUGE-L F-measure (0-100).
+    "bleu": ("BLEU", True, "quality"),
+    "chrf": ("chrF", True, "quality"),
+    "rougeL": ("ROUGE-L", True, "quality"),
 }
+# The figure of quality that docs/models.md shows per task (default accuracy).
+QUALITY_METRICS = {"translation": "bleu", "headline_generation": "rougeL"}
 # The dataset whose accuracy `zoo list --details` shows by default.
-PRIMARY_DATASETS = {"image_classification": "mnist", "text_classification": "zoo_sst2"}
+PRIMARY_DATASETS = {
+    "image_classification": "mnist",
+    "text_classification": "zoo_sst2",
+    "translation": "zoo_anki_fra_eng",
+    "headline_generation": "zoo_ag_news_subset",
+}
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DIR = os.path.join(os.path.dirname(_HERE), "benchmarks", "results")
 
@@ -107,8 +118,11 @@ def result_row(spec, metric, value, command, **fields):
 
 
 def _check_row(row):
+    # A value of 0 (a BLEU of 0.0) is a figure, not a missing one.
     missing = [
-        f for f in ("model", "task", "metric", "value", "command") if not row.get(f)
+        f
+        for f in ("model", "task", "metric", "value", "command")
+        if row.get(f) is None or row.get(f) == ""
     ]
     if missing:
         raise ValueError(f"A results row needs {missing}. Received: {row!r}")
@@ -257,4 +271,6 @@ def format_value(row):
         return f"{100 * row['value']:.2f}%"
     if unit == "ms":
         return f"{row['value']:.2f} ms"
+    if unit in ("BLEU", "chrF", "ROUGE-L"):
+        return f"{row['value']:.1f} {unit}"
     return f"{row['value']:,.0f} {unit}"

@@ -6,6 +6,7 @@
     zoo evaluate MODEL_OR_PATH --dataset NAME [--weights PATH] [--metrics-json PATH]
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
     zoo predict RUN_OR_FILE TEXT [TEXT ...] [--attention-map out.png]
+    zoo translate RUN_OR_FILE TEXT [TEXT ...] [--beam-width K] [--attention-map out.png]
     zoo export MODEL_OR_PATH [--weights PATH] --output saved_models/NAME/VERSION
                [--quantize int8]
 
@@ -120,6 +121,7 @@ def build_parser():
     p = command("evaluate", "test a model on a tfds dataset")
     p.add_argument("model", metavar="MODEL_OR_PATH", help="name, .keras or run folder")
     p.add_argument("--weights", help=".keras or .weights.h5 file for a model name")
+    p.add_argument("--beam-width", type=int, help="seq2seq models: beams (1: greedy)")
     _add_data_arguments(p)
 
     p = command("tune", "random hyperparameter search")
@@ -141,6 +143,14 @@ def build_parser():
     p.add_argument("model", metavar="RUN_OR_FILE", help="run folder or .keras file")
     p.add_argument("texts", nargs="+", metavar="TEXT")
     p.add_argument("--attention-map", help="PNG of the attention over the words")
+
+    p = command(
+        "translate", "translate texts (or write headlines) with a trained model"
+    )
+    p.add_argument("model", metavar="RUN_OR_FILE", help="run folder or .keras file")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.add_argument("--beam-width", type=int, help="default: the model's (1: greedy)")
+    p.add_argument("--attention-map", help="PNG of source words against output words")
 
     p = command("export", "write a TF Serving SavedModel")
     p.add_argument(

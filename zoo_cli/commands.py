@@ -27,7 +27,8 @@ from zoo.text_classifier import TextClassifier, text_classifier_for, tokenize
 
 IMAGE_TASK = "image_classification"
 TEXT_TASK = "text_classification"
-TASKS = (IMAGE_TASK, TEXT_TASK)
+SEQ2SEQ_TASKS = ("translation", "headline_generation")
+TASKS = (IMAGE_TASK, TEXT_TASK, *SEQ2SEQ_TASKS)
 
 
 class CommandError(Exception):
@@ -73,7 +74,7 @@ def _spec(name):
     if spec.task not in TASKS:
         raise CommandError(
             f"Model {name!r} is a {spec.task} model; this command trains "
-            f"{' and '.join(TASKS)} models."
+            f"{', '.join(TASKS)} models."
         )
     return spec
 
@@ -189,6 +190,10 @@ def cmd_train(args):
     set_precision(args.precision)
     batch_size = _default(args.batch_size, spec.training.get("batch_size", 128))
     epochs = _default(args.epochs, spec.training.get("epochs", 1))
+    if spec.task in SEQ2SEQ_TASKS:
+        from zoo_cli import seq2seq
+
+        return seq2seq.train(args, spec, batch_size, epochs, _optimizer_flags(args))
     train_ds, test_ds, info = _load(
         args, batch_size, spec, args.validation_split, args.train_split
     )
@@ -227,13 +232,19 @@ def cmd_evaluate(args):
     if is_path and args.weights:
         raise CommandError("--weights goes with a model name, not a model file.")
     spec = None if is_path else _spec(args.model)
-    if spec is not None and spec.task == TEXT_TASK:
+    if spec is not None and spec.task in (TEXT_TASK, *SEQ2SEQ_TASKS):
         raise CommandError(
             f"{args.model} is a text model: evaluate its run folder or .keras "
             "file, which holds its vocabulary."
         )
     model = load_model_file(args.model) if is_path else None
     set_precision(args.precision)
+    if isinstance(model, zoo.Translator):
+        from zoo_cli import seq2seq
+
+        return seq2seq.evaluate_file(args, model)
+    if args.beam_width is not None:
+        raise CommandError("--beam-width goes with a translation or headline model.")
     default = spec.training.get("batch_size", 128) if spec else 128
     batch_size = _default(args.batch_size, default)
     if isinstance(model, TextClassifier):
@@ -355,6 +366,21 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_translate(args):
+    if args.beam_width is not None:
+        check_positive_int("--beam-width", args.beam_width)
+    model = load_model_file(args.model)
+    if not isinstance(model, zoo.Translator):
+        raise CommandError(
+            f"{args.model} holds {model.name!r}, not a translation or headline "
+            "model: translate takes the run folder or .keras file that `zoo "
+            "train` wrote for one."
+        )
+    from zoo_cli import seq2seq
+
+    return seq2seq.translate(args, model)
+
+
 def cmd_export(args):
     from zoo.export import export_model, update_serving_config
 
@@ -386,5 +412,6 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "tune": cmd_tune,
     "predict": cmd_predict,
+    "translate": cmd_translate,
     "export": cmd_export,
 }

@@ -81,6 +81,50 @@ def text_model(name, max_length=16):
     return TextClassifier(classifier, vectorizer, labels, max_length, name=name)
 
 
+SOURCES = ["i am cold .", "are you happy ?", "the cat is here .", "go !"]
+TARGETS = ["j'ai froid .", "es-tu heureux ?", "le chat est là .", "va !"]
+
+
+def translator_model(name):
+    """`Translator` of registered seq2seq model `name` with tiny vocabularies."""
+    import tensorflow as tf
+
+    from zoo import build_model, get_model_spec
+    from zoo.seq2seq.text import build_vocabulary
+    from zoo.seq2seq.translator import Translator
+
+    source = build_vocabulary(tf.data.Dataset.from_tensor_slices(SOURCES), 30, True)
+    target = build_vocabulary(tf.data.Dataset.from_tensor_slices(TARGETS), 30, False)
+    spec = get_model_spec(name)
+    seq2seq = build_model(
+        name,
+        source_vocabulary_size=source.vocabulary_size(),
+        target_vocabulary_size=target.vocabulary_size(),
+        max_source_length=8,
+        max_target_length=6,
+        name=f"{name}_tokens",
+    )
+    return Translator(
+        seq2seq,
+        source,
+        target,
+        max_source_length=8,
+        max_target_length=6,
+        task=spec.task,
+        french_spacing=spec.task == "translation",
+        beam_width=2,
+        name=name,
+    )
+
+
+# Tasks whose models export with their vocabularies: task -> model of a name.
+TEXT_MODELS = {
+    "text_classification": text_model,
+    "translation": translator_model,
+    "headline_generation": translator_model,
+}
+
+
 def registered_models():
     """Registered names whose task has a signature builder (every name should:
     `test_every_registered_model_has_serving_signatures` fails otherwise)."""
@@ -108,7 +152,8 @@ def exports(tmp_path_factory):
 
     Registered models go through `export_model(name, weights=...)` with
     perturbed weights saved to a `.weights.h5` file; text models, which
-    export with their vocabulary, as the `TextClassifier` of `text_model`.
+    export with their vocabularies, as the `TextClassifier` of `text_model`
+    or the `Translator` of `translator_model`.
     The `QUANTIZED_MODELS` also as `NAME_int8`, exported with
     `quantize="int8"` (its `ExportedModel.model`, the reference, is the
     quantized Keras model).
@@ -121,8 +166,9 @@ def exports(tmp_path_factory):
     result = {}
     for name in registered_models():
         quantized = name + QUANTIZED
-        if get_model_spec(name).task == "text_classification":
-            model = text_model(name)
+        task = get_model_spec(name).task
+        if task in TEXT_MODELS:
+            model = TEXT_MODELS[task](name)
             perturb(model)
             result[name] = export_model(model, root / name / "1")
             if name in QUANTIZED_MODELS:

@@ -37,18 +37,67 @@ def _token_inputs(model, n, seed, length=12):
     return tokens
 
 
-# Valid inputs of each task's models, their input name and the build overrides
-# of another configuration: a registered model of a task missing here fails
-# the sweep (see test_every_task_has_sample_inputs).
+def _seq2seq_inputs(model, n, seed):
+    """Source and decoder-input ids, rows padded with 0 (sources 3..9 long)."""
+    rng = np.random.default_rng(seed)
+    source = model.get_layer("source_embedding")
+    target = model.get_layer("target_embedding")
+    sizes = [
+        getattr(x, "vocabulary_size", None) or x.input_dim for x in (source, target)
+    ]
+    tokens = {}
+    for key, size, length in zip(("source", "target"), sizes, (9, 7), strict=True):
+        ids = rng.integers(4, size, (n, length)).astype("int32")
+        for row, end in zip(ids, rng.integers(3, length + 1, n), strict=True):
+            row[end:] = 0
+        tokens[key] = ids
+    tokens["target"][:, 0] = 2
+    return tokens
+
+
+def _class_labels(model, x, n):
+    return np.arange(n) % model.outputs[0].shape[-1]
+
+
+def _token_labels(model, x, n):
+    """Next-token labels: random target ids where the decoder input is real."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(3, model.outputs[0].shape[-1], x["target"].shape)
+    return np.where(x["target"] > 0, labels, 0).astype("int32")
+
+
+_SEQ2SEQ_OTHER = dict(
+    source_vocabulary_size=60, target_vocabulary_size=OTHER_CLASSES + 4
+)
+# Valid inputs of each task's models, their labels, input names, and the build
+# overrides of another configuration (whose last output axis is
+# OTHER_CLASSES + OTHER_EXTRA[task] wide): a registered model of a task
+# missing here fails the sweep (see test_every_task_has_sample_inputs).
 SAMPLE_INPUTS = {
     "image_classification": _image_inputs,
     "text_classification": _token_inputs,
+    "translation": _seq2seq_inputs,
+    "headline_generation": _seq2seq_inputs,
 }
-INPUT_NAMES = {"image_classification": "image", "text_classification": "tokens"}
+LABELS = {
+    "image_classification": _class_labels,
+    "text_classification": _class_labels,
+    "translation": _token_labels,
+    "headline_generation": _token_labels,
+}
+INPUT_NAMES = {
+    "image_classification": ("image",),
+    "text_classification": ("tokens",),
+    "translation": ("source", "target"),
+    "headline_generation": ("source", "target"),
+}
 OTHER_CONFIG = {
     "image_classification": dict(input_shape=OTHER_SHAPE, num_classes=OTHER_CLASSES),
     "text_classification": dict(vocabulary_size=50, num_classes=OTHER_CLASSES),
+    "translation": _SEQ2SEQ_OTHER,
+    "headline_generation": _SEQ2SEQ_OTHER,
 }
+OTHER_EXTRA = {"translation": 4, "headline_generation": 4}
 # Weights whose gradient is zero by construction, as substrings of their paths:
 # dot-product attention's softmax is invariant to a constant added to every
 # score of a query, which is what the key bias adds (q . b_k).
@@ -80,7 +129,7 @@ def _perturb(model, seed=0):
 
 
 def test_every_task_has_sample_inputs():
-    tables = (SAMPLE_INPUTS, INPUT_NAMES, OTHER_CONFIG)
+    tables = (SAMPLE_INPUTS, LABELS, INPUT_NAMES, OTHER_CONFIG)
     missing = {
         name: zoo.get_model_spec(name).task
         for name in zoo.list_models()
@@ -93,10 +142,15 @@ def test_every_task_has_sample_inputs():
 def test_default_build_and_forward(name):
     spec = zoo.get_model_spec(name)
     model = zoo.build_model(name)
-    assert model.input.name == INPUT_NAMES[spec.task]
+    assert sorted(t.name for t in model.inputs) == sorted(INPUT_NAMES[spec.task])
     assert model.layers[-1].name == "logits"
-    logits = keras.ops.convert_to_numpy(model(_inputs(model, name), training=False))
-    assert logits.shape == (2, spec.config["num_classes"])
+    x = _inputs(model, name)
+    logits = keras.ops.convert_to_numpy(model(x, training=False))
+    if isinstance(x, dict):  # one distribution over the target vocabulary per step
+        expected = (*x["target"].shape, spec.config["target_vocabulary_size"])
+    else:
+        expected = (2, spec.config["num_classes"])
+    assert logits.shape == expected
     assert logits.dtype == np.float32
     assert np.all(np.isfinite(logits))
 
@@ -123,12 +177,13 @@ def test_inference_is_deterministic(name, tmp_path):
 def test_every_trainable_weight_gets_a_gradient(name):
     import tensorflow as tf
 
-    model = zoo.build_model(name, num_classes=OTHER_CLASSES)
+    task = zoo.get_model_spec(name).task
+    model = zoo.build_model(name, **OTHER_CONFIG[task])
     _perturb(model)
     # Several images, so that each ReLU of the small channel gates is on for
     # at least one of them.
     x = _inputs(model, name, n=8)
-    y = np.arange(8) % OTHER_CLASSES
+    y = LABELS[task](model, x, 8)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True))
@@ -150,10 +205,10 @@ def test_every_trainable_weight_gets_a_gradient(name):
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_other_config_trains_and_round_trips(name, tmp_path):
-    overrides = OTHER_CONFIG[zoo.get_model_spec(name).task]
-    model = zoo.build_model(name, **overrides)
+    task = zoo.get_model_spec(name).task
+    model = zoo.build_model(name, **OTHER_CONFIG[task])
     x = _inputs(model, name, n=4)
-    y = np.array([0, 1, 2, OTHER_CLASSES - 1])
+    y = LABELS[task](model, x, 4)
 
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
@@ -167,7 +222,7 @@ def test_other_config_trains_and_round_trips(name, tmp_path):
     assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
     expected = keras.ops.convert_to_numpy(model(x, training=False))
-    assert expected.shape == (4, OTHER_CLASSES)
+    assert expected.shape[-1] == OTHER_CLASSES + OTHER_EXTRA.get(task, 0)
     assert np.all(np.isfinite(expected))
     path = os.path.join(tmp_path, f"{name}.keras")
     model.save(path)

@@ -46,7 +46,8 @@ def test_rows_round_trip_with_types_and_sources(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"metric": "bleu"}, "Unknown metric 'bleu'"),
+        ({"metric": "bleu score"}, "Unknown metric 'bleu score'"),
+        ({"value": None}, "needs ['value']"),
         ({"command": ""}, "needs ['command']"),
         ({"colour": "red"}, "Unknown results fields ['colour']"),
     ],
@@ -122,7 +123,16 @@ def test_config_hash_is_stable_and_sees_every_argument():
 
 def test_format_value():
     texts = [format_value({"metric": m, "value": 0.5}) for m in sorted(METRICS)]
-    assert texts == ["50.00%", "0 examples/s", "0.50 ms"]
+    assert texts == [
+        "50.00%",
+        "0.5 BLEU",
+        "0.5 chrF",
+        "0 examples/s",
+        "0.50 ms",
+        "0.5 ROUGE-L",
+    ]
+    # A figure of 0 (a BLEU of 0.0) is a figure.
+    assert format_value({"metric": "bleu", "value": 0.0}) == "0.0 BLEU"
 
 
 def test_the_repository_results_parse_and_name_registered_models():

@@ -8,7 +8,10 @@ by `training.data_source`, so `prepare("zoo_sst2", ...)` finds them):
 - `zoo_imdb_reviews` (catalog `imdb_reviews/plain_text`): train 25,000 / test
   25,000;
 - `zoo_ag_news_subset` (catalog `ag_news_subset`): train 6,000 / test 1,600, a
-  stratified split of AG News' official test split.
+  stratified split of AG News' official test split;
+- `zoo_anki_fra_eng` (translation, `Translation(languages=("en", "fr"))`):
+  train 137,786 / test 5,001 English-French pairs of Tatoeba
+  (manythings.org/anki), split by English sentence.
 
 Each reads the files of its `MANUAL_FILES` (`{file name: sha256}`) from a manual
 folder (the shared data folders, `../shared/data/<dataset>` beside the repository)
@@ -17,7 +20,8 @@ versions).
 """
 
 from training.text_datasets.zoo_ag_news_subset import ZooAgNewsSubset
+from training.text_datasets.zoo_anki_fra_eng import ZooAnkiFraEng
 from training.text_datasets.zoo_imdb_reviews import ZooImdbReviews
 from training.text_datasets.zoo_sst2 import ZooSst2
 
-__all__ = ["ZooAgNewsSubset", "ZooImdbReviews", "ZooSst2"]
+__all__ = ["ZooAgNewsSubset", "ZooAnkiFraEng", "ZooImdbReviews", "ZooSst2"]

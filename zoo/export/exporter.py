@@ -102,8 +102,8 @@ def _resolve_model(model_or_name, task, overrides):
                 "Build overrides need a registered model name, not a keras.Model. "
                 f"Received: overrides={sorted(overrides)}"
             )
-        # A model class may name its task (`TextClassifier.task`).
-        default = getattr(type(model_or_name), "task", _DEFAULT_TASK)
+        # A model may name its task (`TextClassifier.task`, `Translator.task`).
+        default = getattr(model_or_name, "task", _DEFAULT_TASK)
         return model_or_name.name, model_or_name, task or default
     if not isinstance(model_or_name, str):
         raise TypeError(

@@ -12,7 +12,11 @@ _UNROLLED_LENGTHS = (2, 3, 4)
 
 def _graph_flops(model, shape, dtype):
     function = tf.function(lambda x: model(x, training=False), autograph=False)
-    graph = function.get_concrete_function(tf.TensorSpec(shape, dtype)).graph
+    if isinstance(shape, dict):
+        spec = {k: tf.TensorSpec(v, dtype, name=k) for k, v in shape.items()}
+    else:
+        spec = tf.TensorSpec(shape, dtype)
+    graph = function.get_concrete_function(spec).graph
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     logger = tf.get_logger()
@@ -31,13 +35,16 @@ def _graph_flops(model, shape, dtype):
 
 
 def _unrolled(model, length):
-    """A copy of a one-input functional model with its RNNs unrolled over
-    `length` steps at batch 1 (random weights: the count needs none)."""
+    """A copy of a functional model with its RNNs unrolled over `length`
+    steps at batch 1 (random weights: the count needs none); `length` is an
+    int, or a dict of lengths by input name."""
     config = model.get_config()
-    (input_layer,) = [
+    inputs = [
         layer for layer in config["layers"] if layer["class_name"] == "InputLayer"
     ]
-    input_layer["config"]["batch_shape"] = [1, length]
+    for input_layer in inputs:
+        n = length[input_layer["name"]] if isinstance(length, dict) else length
+        input_layer["config"]["batch_shape"] = [1, n]
     text = json.dumps(config).replace('"unroll": false', '"unroll": true')
     return keras.Model.from_config(json.loads(text))
 
@@ -57,9 +64,12 @@ def count_flops(model, input_shape, dtype="float32"):
     whose cost is linear in the length.
 
     Args:
-        model: a functional `keras.Model` with one input.
+        model: a functional `keras.Model`.
         input_shape: the input shape of one example, without the batch axis
-            (e.g. `(28, 28, 1)`, or `(max_length,)` for token ids).
+            (e.g. `(28, 28, 1)`, or `(max_length,)` for token ids); for a
+            model of several token inputs, a dict of `(length,)` by input name
+            (a seq2seq model's `source` and `target`: counted with its
+            recurrent layers unrolled at those lengths).
         dtype: the input dtype.
 
     Returns:
@@ -69,6 +79,8 @@ def count_flops(model, input_shape, dtype="float32"):
         ValueError: `input_shape` is not positive ints, or a recurrent model
             whose count is not linear in the length.
     """
+    if isinstance(input_shape, dict):
+        return _named_inputs_flops(model, input_shape, dtype)
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
         raise ValueError(
@@ -94,3 +106,19 @@ def count_flops(model, input_shape, dtype="float32"):
             "cannot be counted by extrapolation."
         )
     return counts[0] + step * (shape[0] - _UNROLLED_LENGTHS[0])
+
+
+def _named_inputs_flops(model, input_shapes, dtype):
+    lengths = {}
+    for name, shape in input_shapes.items():
+        shape = tuple(shape) if isinstance(shape, (tuple, list)) else ()
+        if len(shape) != 1 or not isinstance(shape[0], int) or shape[0] < 1:
+            raise ValueError(
+                "Argument `input_shape` must map each input to a (length,) of "
+                f"token ids. Received: input_shape={input_shapes!r}"
+            )
+        lengths[name] = shape[0]
+    if _has_rnn(model):
+        model = _unrolled(model, lengths)
+    shapes = {name: (1, n) for name, n in lengths.items()}
+    return _graph_flops(model, shapes, tf.as_dtype(dtype))

@@ -1,12 +1,15 @@
 """Serving signatures per task: supporting a task means one builder here."""
 
 from zoo.export.image_classification import image_classification_signatures
+from zoo.export.seq2seq import seq2seq_signatures
 from zoo.export.text_classification import text_classification_signatures
 
 # task -> builder(model) -> list of `ServingSignature`.
 SIGNATURE_BUILDERS = {
     "image_classification": image_classification_signatures,
     "text_classification": text_classification_signatures,
+    "translation": seq2seq_signatures,
+    "headline_generation": seq2seq_signatures,
 }
 
 

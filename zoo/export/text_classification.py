@@ -70,11 +70,11 @@ def text_classification_signatures(model):
 
     @tf.function(input_signature=[text_spec], autograph=False)
     def serving_default(text):
-        return outputs(logits_of(model.tokenize(_checked_text(text))))
+        return outputs(logits_of(model.tokenize(checked_text(text))))
 
     @tf.function(input_signature=[text_spec], autograph=False)
     def serving_xla(text):
-        return outputs(logits_xla(model.tokenize(_checked_text(text))))
+        return outputs(logits_xla(model.tokenize(checked_text(text))))
 
     @tf.function(input_signature=[tokens_spec], autograph=False)
     def serving_tokens(tokens):
@@ -105,7 +105,7 @@ def text_classification_signatures(model):
     text_kwargs = dict(
         make_example=make_text, reference=reference, bad_requests=_bad_text_requests()
     )
-    resources = _vocabulary_tables(model)
+    resources = (vocabulary_table(model.vectorizer),)
     return [
         ServingSignature(
             "serving_default", serving_default, resources=resources, **text_kwargs
@@ -128,20 +128,24 @@ def text_classification_signatures(model):
     ]
 
 
-def _vocabulary_tables(model):
-    # TextVectorization keeps its vocabulary in a lookup table of its
-    # StringLookup, not in a variable: the SavedModel must track it.
-    lookup = getattr(model.vectorizer, "_lookup_layer", None)
+def vocabulary_table(vectorizer):
+    """The lookup table of an adapted `TextVectorization`, for a SavedModel.
+
+    TextVectorization keeps its vocabulary in a lookup table of its
+    StringLookup, not in a variable: the SavedModel must track it.
+    """
+    lookup = getattr(vectorizer, "_lookup_layer", None)
     table = getattr(lookup, "lookup_table", None)
     if table is None:
         raise ValueError(
-            "The vectorizer of this TextClassifier has no vocabulary table to "
-            "export (was it adapted?)."
+            f"The vectorizer {vectorizer.name!r} has no vocabulary table to export "
+            "(was it adapted?)."
         )
-    return (table,)
+    return table
 
 
-def _checked_text(text):
+def checked_text(text):
+    """`text`, with a check that the batch holds at least one string."""
     check = tf.debugging.Assert(
         tf.size(text) > 0, ["Input `text` must hold at least one string."]
     )
