@@ -158,13 +158,16 @@ def _keras_hub(config, batch, tokens, xla, repeats):
     return _time(decode, encoded, repeats=repeats) / tokens
 
 
-def _beam_speed(run, batch, repeats):
-    """Sentences/s of 4-beam search over the first 64 test sentences."""
+def _test_texts(count=64):
     import tensorflow_datasets as tfds
 
-    translator = keras.saving.load_model(os.path.join(run, "model.keras"))
-    ds = tfds.load("zoo_anki_fra_eng", split="test[:64]")
-    texts = [example["en"].numpy() for example in ds]
+    ds = tfds.load("zoo_anki_fra_eng", split=f"test[:{count}]")
+    return [example["en"].numpy() for example in ds]
+
+
+def _beam_speed(translator, batch, repeats):
+    """Sentences/s of 4-beam search over the first 64 test sentences."""
+    texts = _test_texts()
     batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
 
     @tf.function(jit_compile=True, autograph=False)
@@ -181,6 +184,57 @@ def _beam_speed(run, batch, repeats):
             np.asarray(decode(source))
         best = min(best, time.perf_counter() - start)
     return len(texts) / best
+
+
+def _serving_speed(translator, repeats):
+    """SavedModel `serving_default` and `serving_xla`: ms per sentence at
+    batch 1 (median over the first 16 test sentences) and sentences/s at
+    batch 64 (the first 64)."""
+    import statistics
+    import tempfile
+
+    from zoo.export import export_model
+
+    texts = _test_texts()
+    speeds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        export_model(translator, os.path.join(folder, "translator", "1"))
+        loaded = tf.saved_model.load(os.path.join(folder, "translator", "1"))
+        for name in ("serving_default", "serving_xla"):
+            function = loaded.signatures[name]
+            function(text=tf.constant(texts[:1]))
+            function(text=tf.constant(texts))
+            times = []
+            for text in texts[:16] * repeats:
+                start = time.perf_counter()
+                function(text=tf.constant([text]))
+                times.append(time.perf_counter() - start)
+            batch = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                function(text=tf.constant(texts))
+                batch.append(time.perf_counter() - start)
+            speeds[name] = (1e3 * statistics.median(times), len(texts) / min(batch))
+    return speeds
+
+
+def _append_serving_rows(translator, speeds, command):
+    from zoo.results import append_results, result_row
+
+    spec = zoo.get_model_spec(translator.name)
+    ms, rate = speeds
+    fields = dict(
+        params=translator.seq2seq.count_params(),
+        precision=translator.seq2seq.dtype_policy.name,
+        dataset="zoo_anki_fra_eng",
+        split="test[:64]",
+    )
+    append_results(
+        [
+            result_row(spec, "latency_ms_b1", round(ms, 3), command, **fields),
+            result_row(spec, "examples_per_s_b64", round(rate, 3), command, **fields),
+        ]
+    )
 
 
 def main(argv=None):
@@ -224,10 +278,19 @@ def main(argv=None):
         print(lines[-1], flush=True)
     text = "\n".join(lines)
     if args.run:
-        speeds = {b: _beam_speed(args.run, b, args.repeats) for b in (1, 64)}
+        translator = keras.saving.load_model(os.path.join(args.run, "model.keras"))
+        speeds = {b: _beam_speed(translator, b, args.repeats) for b in (1, 64)}
         text += "\n\nBeam search (4 beams, XLA), first 64 test sentences: " + ", ".join(
             f"{s:.1f} sentences/s at batch {b}" for b, s in speeds.items()
         )
+        serving = _serving_speed(translator, args.repeats)
+        text += "\n\nSavedModel of the trained translator (4 beams): " + "; ".join(
+            f"`{name}` {ms:.1f} ms per sentence at batch 1, {rate:.1f} sentences/s "
+            "at batch 64"
+            for name, (ms, rate) in serving.items()
+        )
+        if not args.no_append:
+            _append_serving_rows(translator, serving["serving_default"], command)
     print(text)
     if not args.no_append:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")

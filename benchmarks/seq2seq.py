@@ -69,6 +69,10 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
+        self.epochs_started = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs_started = epoch + 1
 
     def on_train_batch_end(self, batch, logs=None):
         if self.seconds and time.perf_counter() - self.start > self.seconds:
@@ -145,8 +149,8 @@ def train(name, args):
         translator.save(path)
         print(f"saved {path}")
     settings = {} if args.beam_width is None else {"beam_width": args.beam_width}
-    if limit.stopped_at is not None:
-        settings["max_minutes"] = args.max_minutes
+    # A run stopped by --max-minutes records the epoch it stopped in.
+    epochs_run = epochs if limit.stopped_at is None else limit.epochs_started
     shown = {"bleu": "bleu", "chrf": "chrf", "rougeL": "rougeL"}
     rows = [
         result_row(
@@ -156,7 +160,7 @@ def train(name, args):
             args.command,
             dataset=args.dataset,
             split=info.splits["test"],
-            epochs=epochs,
+            epochs=epochs_run,
             train_seconds=round(seconds, 1),
             params=model.count_params(),
             settings=settings,
@@ -170,7 +174,9 @@ def train(name, args):
         dataset=f"{info.name} ({info.train_examples} train, "
         f"{len(hypotheses)} {info.splits['test']})",
         params=model.count_params(),
-        epochs=epochs if limit.stopped_at is None else f"{epochs} (stopped)",
+        epochs=epochs
+        if limit.stopped_at is None
+        else f"{epochs} (stopped by the time limit in epoch {limit.epochs_started})",
         scores=scores,
         lead=lead,
         seconds=seconds,

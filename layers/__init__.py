@@ -13,6 +13,7 @@ from layers.local_attention import LocalAttention
 from layers.multi_head_attention import MultiHeadAttention
 from layers.position_embedding import PositionEmbedding
 from layers.positional_encoding import PositionalEncoding
+from layers.prediction_average import PredictionAverage
 from layers.self_attention import SelfAttention
 from layers.self_attention_2d import SelfAttention2D
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
@@ -29,6 +30,7 @@ __all__ = [
     "MultiHeadAttention",
     "PositionEmbedding",
     "PositionalEncoding",
+    "PredictionAverage",
     "SelfAttention",
     "SelfAttention2D",
     "TokenAndPositionEmbedding",

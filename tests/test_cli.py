@@ -485,3 +485,24 @@ def test_translate_refuses_other_models_and_bad_beams(
     translator_run = trained_translator[0]
     assert main(["translate", str(translator_run), "hi", "--beam-width", "0"]) == 1
     assert "--beam-width" in capsys.readouterr().err
+
+
+@needs_tensorflow
+def test_exported_translator_serves_text_and_odd_requests(trained_translator, tmp_path):
+    import tensorflow as tf
+
+    run = trained_translator[0]
+    output = tmp_path / "saved_models" / "translator" / "1"
+    assert main(["export", str(run), "--output", str(output)]) == 0
+    translator = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    served = tf.saved_model.load(str(output))
+    # An empty text, a very long one (cut at max_source_length) and bytes that
+    # are not UTF-8 (read as U+FFFD) all get a translation.
+    texts = ["i am cold .", "", "go " * 5000, b"caf\xe9 \xff\xfe"]
+    expected = translator.translate(tf.constant(texts)).numpy()
+    for name in ("serving_default", "serving_xla"):
+        answer = served.signatures[name](text=tf.constant(texts))
+        np.testing.assert_array_equal(answer["translation"].numpy(), expected)
+        assert answer["tokens"].shape == (4, translator.max_target_length)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least one string"):
+        served.signatures["serving_default"](text=tf.constant([], tf.string))

@@ -12,12 +12,14 @@ import training.warmup_cosine_decay  # noqa: F401
 from zoo import (  # noqa: F401  (register the variants)
     attention_cnn,
     cbam_cnn,
+    ensemble,
     rnn_classifier,
     rnn_seq2seq,
     transformer_classifier,
     transformer_seq2seq,
     vit,
 )
+from zoo.ensemble import build_ensemble, ensemble_from_tuner
 from zoo.hypermodel import ZooHyperModel
 from zoo.registry import (
     TASKS,
@@ -63,7 +65,9 @@ __all__ = [
     "TextClassifier",
     "Translator",
     "ZooHyperModel",
+    "build_ensemble",
     "build_model",
+    "ensemble_from_tuner",
     "get_hypermodel",
     "get_model_spec",
     "list_models",

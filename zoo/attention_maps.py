@@ -18,17 +18,30 @@ def find_attention_layer(model):
 
     The zoo's image builders name their attention layers so:
     `stage{i}_attention` (CBAM), `feature_attention` (`SelfAttention2D`),
-    `encoder{i}_attention` (ViT blocks).
+    `encoder{i}_attention` (ViT blocks). A model without one at its top level
+    (an ensemble, `zoo.build_ensemble`) is searched through its nested models
+    in order: the first that has one (an ensemble's first member) gives it.
 
     Raises:
-        ValueError: if `model` has no such layer.
+        ValueError: if neither `model` nor a nested model has such a layer.
     """
+    return _attention_owner(model)[1]
+
+
+def _attention_owner(model):
+    """`(owner, layer)`: the attention layer and the (nested) model holding it."""
     found = [layer for layer in model.layers if layer.name.endswith(SUFFIX)]
-    if not found:
-        raise ValueError(
-            f"Model {model.name!r} has no layer whose name ends with {SUFFIX!r}."
-        )
-    return found[-1]
+    if found:
+        return model, found[-1]
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            try:
+                return _attention_owner(layer)
+            except ValueError:
+                continue
+    raise ValueError(
+        f"Model {model.name!r} has no layer whose name ends with {SUFFIX!r}."
+    )
 
 
 def _grid(model, num_tokens):
@@ -43,7 +56,8 @@ def _grid(model, num_tokens):
 def attention_maps(model, images, size=None):
     """Attention of `model` over each image, as `(N, h, w)` float32 maps.
 
-    Uses the last layer named `*_attention` (see `find_attention_layer`):
+    Uses the last layer named `*_attention` (see `find_attention_layer`; for
+    an ensemble, its first member's):
 
     - `ConvolutionalAttentionModule`: its spatial gate, in (0, 1);
     - `SelfAttention2D`: the attention weights averaged over the queries
@@ -59,8 +73,10 @@ def attention_maps(model, images, size=None):
     Returns:
         A NumPy float32 array `(N, h, w)`: the layer's grid, or `size`.
     """
-    layer = find_attention_layer(model)
-    features = keras.Model(model.input, layer.input)(images, training=False)
+    # The images go straight into the owner: a nested model (an ensemble's
+    # member) takes the ensemble's input as it is.
+    owner, layer = _attention_owner(model)
+    features = keras.Model(owner.input, layer.input)(images, training=False)
     if isinstance(layer, ConvolutionalAttentionModule):
         _, _, gate = layer(features, return_attention_maps=True)
         maps = gate[..., 0]
@@ -70,7 +86,7 @@ def attention_maps(model, images, size=None):
     elif isinstance(layer, TransformerEncoder):
         _, weights = layer(features, training=False, return_attention_scores=True)
         received = ops.mean(ops.cast(weights, "float32"), axis=(1, 2))
-        maps = ops.reshape(received, (-1, *_grid(model, received.shape[-1])))
+        maps = ops.reshape(received, (-1, *_grid(owner, received.shape[-1])))
     else:
         raise ValueError(
             f"Cannot read an attention map from layer {layer.name!r} of type "

@@ -5,6 +5,7 @@
     zoo train MODEL --dataset NAME [--epochs N] [--output DIR] [--metrics-json PATH]
     zoo evaluate MODEL_OR_PATH --dataset NAME [--weights PATH] [--metrics-json PATH]
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
+             [--ensemble K [--ensemble-method mean|fitted]]
     zoo predict RUN_OR_FILE TEXT [TEXT ...] [--attention-map out.png]
     zoo translate RUN_OR_FILE TEXT [TEXT ...] [--beam-width K] [--attention-map out.png]
     zoo export MODEL_OR_PATH [--weights PATH] --output saved_models/NAME/VERSION
@@ -138,6 +139,18 @@ def build_parser():
     p.add_argument("--objective", default="val_accuracy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="K",
+        help="also save the ensemble of the K best trials (PROJECT/ensemble.keras)",
+    )
+    p.add_argument(
+        "--ensemble-method",
+        choices=("mean", "fitted"),
+        default="mean",
+        help="mean of the probabilities, or weights fitted on the validation split",
+    )
 
     p = command("predict", "classify texts with a trained text model")
     p.add_argument("model", metavar="RUN_OR_FILE", help="run folder or .keras file")

@@ -280,6 +280,9 @@ def cmd_tune(args):
     _check_common(args)
     check_positive_int("--max-trials", args.max_trials)
     spec = _spec(args.model)
+    from zoo_cli.ensemble import check_ensemble_arguments, tune_ensemble
+
+    check_ensemble_arguments(args, spec.task)
     set_precision(args.precision)
     batch_size = _default(args.batch_size, spec.training.get("batch_size", 128))
     train_ds, test_ds, info = _load(
@@ -332,6 +335,8 @@ def cmd_tune(args):
     model.save(path)
     print(f"saved {path}")
     _evaluate(model, test_ds, args.metrics_json)
+    if args.ensemble is not None:
+        tune_ensemble(args, tuner, info, test_ds)
     return 0
 
 

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.sweeps import slow_in_sweeps, smallest_per_family, sweep_params
 from zoo.export import SIGNATURE_BUILDERS, export_model
 from zoo.export.inspection import op_names
 
@@ -134,20 +135,25 @@ def registered_models():
     return [name for name in list_models() if name not in missing]
 
 
-# Each registered model is exported as it is, and the smallest variant of
-# each family also int8-quantized (`export_model(..., quantize="int8")`)
+# Each registered model is exported as it is (the larger seq2seq variants in
+# the slow run only: tests/sweeps.py), and the smallest variant of each family
+# also int8-quantized (`export_model(..., quantize="int8")`)
 # under NAME_int8: every family's layers, at a fraction of the time.
 QUANTIZED = "_int8"
-QUANTIZED_MODELS = [name for name in registered_models() if name.endswith("_tiny")]
+QUANTIZED_MODELS = smallest_per_family(registered_models())
 MODEL_NAMES = [
-    *registered_models(),
+    *sweep_params(registered_models()),
     *(name + QUANTIZED for name in QUANTIZED_MODELS),
     "toy_rgb",
 ]
 
 
+def _skips_slow(config):
+    return (config.getoption("markexpr") or "").strip() == "not slow"
+
+
 @pytest.fixture(scope="session")
-def exports(tmp_path_factory):
+def exports(tmp_path_factory, request):
     """name -> `ExportedModel`: every registered model plus the toy, version 1.
 
     Registered models go through `export_model(name, weights=...)` with
@@ -165,6 +171,8 @@ def exports(tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights")
     result = {}
     for name in registered_models():
+        if slow_in_sweeps(name) and _skips_slow(request.config):
+            continue
         quantized = name + QUANTIZED
         task = get_model_spec(name).task
         if task in TEXT_MODELS:

@@ -24,6 +24,9 @@ from zoo.export.inspection import (
 # Bytes of the stored variables / their bytes in the model: Keras'
 # `model.export` stores every weight twice (ratio ~2).
 MAX_SIZE_RATIO = 1.05
+# The checkpoint index's entry per tensor (its key, dtype, shape and checksum):
+# it dominates for the tiny vocabularies of the text models' exports.
+INDEX_BYTES_PER_TENSOR = 128
 
 
 def test_every_registered_model_has_serving_signatures():
@@ -73,10 +76,12 @@ def test_signatures_answer_like_keras(name, call, exports, tf_only):
             tol = atol[signature]
             if np.issubdtype(want.dtype, np.floating):
                 np.testing.assert_allclose(got, want, atol=tol, rtol=tol, err_msg=where)
-            elif tol > 1e-3:
-                # Quantized exports: a near tie may flip against Keras, so the
-                # classes must be the served probabilities' argmax, and other
-                # discrete outputs (labels) match where the classes agree.
+            elif tol > 1e-3 and "probabilities" in outputs:
+                # Quantized classifiers: a near tie may flip against Keras, so
+                # the classes must be the served probabilities' argmax, and
+                # other discrete outputs (labels) match where the classes agree.
+                # (A quantized translator's reference is the quantized Keras
+                # model, whose tokens must match exactly.)
                 served = outputs["probabilities"].argmax(axis=-1)
                 np.testing.assert_array_equal(outputs["classes"], served, err_msg=where)
                 same = outputs["classes"] == expected["classes"]
@@ -151,4 +156,5 @@ def test_each_weight_is_stored_once(name, exports):
         value = stored[f"model_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"]
         np.testing.assert_array_equal(value, np.asarray(variable), variable.path)
     stored_bytes = export_sizes(exported.path)["weights"]
-    assert stored_bytes <= MAX_SIZE_RATIO * weight_bytes(exported.model)
+    allowed = MAX_SIZE_RATIO * weight_bytes(exported.model)
+    assert stored_bytes <= allowed + INDEX_BYTES_PER_TENSOR * len(variables)

@@ -32,6 +32,12 @@ def _recurrent(cell, b, t):
 # Per layer: (batch, length) -> (layer, positional inputs, keyword inputs,
 # expected output shapes).
 CASES = {
+    "AdditiveAttention": lambda b, t: (
+        layers.AdditiveAttention(4),
+        (_floats(b, t, D), _floats(b, t, D)),
+        {"return_attention_scores": True},
+        [(b, t, D), (b, t, t)],
+    ),
     "AttentionPooling": lambda b, t: (
         layers.AttentionPooling(4),
         (_floats(b, t, D),),
@@ -69,6 +75,12 @@ CASES = {
         (_floats(b, t, D),),
         {},
         [(b, t, D)],
+    ),
+    "PredictionAverage": lambda b, t: (
+        layers.PredictionAverage(member_weights=[1, 3]),
+        ([_floats(b, t), _floats(b, t)],),
+        {},
+        [(b, t)],
     ),
     "SelfAttention": lambda b, t: (
         layers.SelfAttention(4, top_k=2, causal=True),

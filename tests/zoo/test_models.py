@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import zoo
+from layers._transformer import TransformerBlock
+from tests.sweeps import smallest_per_family, sweep_params
 from zoo.attention_maps import attention_maps, find_attention_layer
 
 # A shape that no variant uses by default: non-square, 3 channels; every patch
@@ -138,7 +140,7 @@ def test_every_task_has_sample_inputs():
     assert not missing, f"no sample inputs for the tasks of {missing}"
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", sweep_params(zoo.list_models()))
 def test_default_build_and_forward(name):
     spec = zoo.get_model_spec(name)
     model = zoo.build_model(name)
@@ -155,7 +157,7 @@ def test_default_build_and_forward(name):
     assert np.all(np.isfinite(logits))
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", sweep_params(zoo.list_models()))
 def test_inference_is_deterministic(name, tmp_path):
     """`model(x)` is the same on every call, equals `predict` and survives a reload."""
     model = zoo.build_model(name)
@@ -173,7 +175,7 @@ def test_inference_is_deterministic(name, tmp_path):
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="gradients through tf.GradientTape"
 )
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", sweep_params(zoo.list_models()))
 def test_every_trainable_weight_gets_a_gradient(name):
     import tensorflow as tf
 
@@ -199,11 +201,11 @@ def test_every_trainable_weight_gets_a_gradient(name):
         elif size == 0.0:
             zero.append(weight.path)
     assert not zero, f"no gradient for {zero}"
-    if any(layer.name.startswith("encoder") for layer in model.layers):
+    if any(isinstance(layer, TransformerBlock) for layer in model.layers):
         assert exempt, "the exemption matched no weight"
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", sweep_params(zoo.list_models()))
 def test_other_config_trains_and_round_trips(name, tmp_path):
     task = zoo.get_model_spec(name).task
     model = zoo.build_model(name, **OTHER_CONFIG[task])
@@ -231,7 +233,7 @@ def test_other_config_trains_and_round_trips(name, tmp_path):
     np.testing.assert_allclose(restored, expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", sweep_params(zoo.list_models()))
 def test_mixed_precision_logits_are_float32(name):
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = zoo.build_model(name)
@@ -309,14 +311,16 @@ def test_padding_never_changes_a_prediction(name):
 QUANTIZED_RELATIVE_ERROR = 0.05
 
 
+def slow(name):
+    return pytest.param(name, marks=pytest.mark.slow)
+
+
 @pytest.mark.parametrize(
     "name",
     [
-        # The tiny variant of each family stays in the default run; the larger
-        # ones repeat the same layers at more cost.
-        pytest.param(n, marks=pytest.mark.slow)
-        if n.endswith(("_small", "_base"))
-        else n
+        # The smallest variant of each family stays in the default run; the
+        # others repeat the same layers at more cost.
+        n if n in smallest_per_family(zoo.list_models()) else slow(n)
         for n in zoo.list_models()
     ],
 )

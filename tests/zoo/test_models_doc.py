@@ -58,6 +58,7 @@ def test_every_figure_cites_a_results_row_with_its_command(generated):
         assert figure.rstrip("%").replace(",", "").split()[0] in (
             f"{100 * row['value']:.2f}",
             f"{row['value']:.2f}",
+            f"{row['value']:.1f}",
             f"{row['value']:.0f}",
         )
     # A table cell is a figure with its citation, or "-".

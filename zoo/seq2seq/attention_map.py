@@ -57,6 +57,10 @@ def plot_seq2seq_attention(translator, source, tokens, weights, path):
     height = sum(max(2.0, 0.4 * len(g[1])) for g in grids)
     fig, axes = plt.subplots(len(grids), 1, figsize=(width, height + 1), squeeze=False)
     for ax, (words, outputs, grid) in zip(axes[:, 0], grids, strict=True):
+        if not words or not outputs:
+            ax.axis("off")
+            ax.text(0.5, 0.5, "(empty source or output)", ha="center", va="center")
+            continue
         ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(words)), words, rotation=45, ha="right")
         ax.set_yticks(range(len(outputs)), outputs)
