@@ -1,14 +1,20 @@
 """Which registered models the default run sweeps, and which only `-m slow`.
 
 Every registered model goes through the sweeps (tests/zoo/test_models.py,
-tests/export). To keep the default run short, the larger seq2seq variants,
-which repeat their `_tiny` sibling's code at up to 12M parameters, run in the
-slow set only, and the int8 sweeps take the smallest variant of each family.
+tests/export). To keep the default run short, some run in the slow set only:
+the larger seq2seq variants, which repeat their `_tiny` sibling's code at up
+to 12M parameters, the headline variants (the translation families with
+other sizes), and the ensembles, whose members are swept on their own
+(tests/zoo/test_ensemble.py tests the ensemble itself). The int8 sweeps take
+the smallest variant of each family whose int8 logits are cheap to check:
+seq2seq int8 exports are checked against the quantized Keras model by the
+export sweep, their closeness to the float model in the slow run.
 """
 
 import pytest
 
 SEQ2SEQ_TASKS = ("translation", "headline_generation")
+SLOW_FAMILIES = ("ensemble",)
 
 
 def slow_in_sweeps(name):
@@ -16,6 +22,10 @@ def slow_in_sweeps(name):
     from zoo import get_model_spec
 
     spec = get_model_spec(name)
+    if spec.family in SLOW_FAMILIES:
+        return True
+    if spec.task == "headline_generation":
+        return True  # the translation variants of the same families
     return spec.task in SEQ2SEQ_TASKS and not name.endswith("_tiny")
 
 
@@ -27,13 +37,19 @@ def sweep_params(names):
     ]
 
 
-def smallest_per_family(names):
-    """The first `_tiny` variant of each family among `names` (sorted)."""
+def smallest_per_family(names, tasks=None):
+    """The first `_tiny` variant of each family among `names` (sorted), of
+    the `tasks` given (default all), leaving out `SLOW_FAMILIES`."""
     from zoo import get_model_spec
 
     chosen = {}
     for name in sorted(names):
-        family = get_model_spec(name).family
+        spec = get_model_spec(name)
+        family = spec.family
+        if tasks is not None and spec.task not in tasks:
+            continue
+        if family in SLOW_FAMILIES:
+            continue
         if name.endswith("_tiny") and family not in chosen:
             chosen[family] = name
     return sorted(chosen.values())

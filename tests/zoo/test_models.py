@@ -311,6 +311,9 @@ def test_padding_never_changes_a_prediction(name):
 QUANTIZED_RELATIVE_ERROR = 0.05
 
 
+CLASSIFIERS = ("image_classification", "text_classification")
+
+
 def slow(name):
     return pytest.param(name, marks=pytest.mark.slow)
 
@@ -320,7 +323,7 @@ def slow(name):
     [
         # The smallest variant of each family stays in the default run; the
         # others repeat the same layers at more cost.
-        n if n in smallest_per_family(zoo.list_models()) else slow(n)
+        n if n in smallest_per_family(zoo.list_models(), CLASSIFIERS) else slow(n)
         for n in zoo.list_models()
     ],
 )
