@@ -48,7 +48,7 @@ def smallest_per_family(names, tasks=None):
         family = spec.family
         if tasks is not None and spec.task not in tasks:
             continue
-        if family in SLOW_FAMILIES:
+        if slow_in_sweeps(name):
             continue
         if name.endswith("_tiny") and family not in chosen:
             chosen[family] = name
