@@ -37,9 +37,9 @@ from vision import machine  # noqa: E402
 from zoo import build_model, get_model_spec, list_models  # noqa: E402
 from zoo.export import SIGNATURE_BUILDERS, export_model  # noqa: E402
 from zoo.export.inspection import export_sizes, weight_bytes  # noqa: E402
+from zoo.registry import SEQ2SEQ_TASKS  # noqa: E402
 from zoo.results import append_results, result_row  # noqa: E402
 
-SEQ2SEQ_TASKS = ("translation", "headline_generation")
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "RESULTS.md")
 SST2 = os.path.join(HERE, "..", "..", "shared", "data", "sst2")

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from layers._dense_config import dense_arguments_config
+from layers._dense_config import dense_arguments_config, set_dense_arguments
 from layers._masking import masked_softmax
 from layers.validation import (
     check_last_dim,
@@ -81,12 +81,15 @@ class AdditiveAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = check_positive_int("units", units)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        set_dense_arguments(
+            self,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            kernel_constraint,
+            bias_constraint,
+        )
         self.supports_masking = True
 
     def _kernel(self, name, shape):

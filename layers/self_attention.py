@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from layers._dense_config import dense_arguments_config
+from layers._dense_config import dense_arguments_config, set_dense_arguments
 from layers._masking import causal_mask, masked_softmax, merge_masks
 from layers.validation import (
     check_choice,
@@ -105,12 +105,15 @@ class SelfAttention(keras.layers.Layer):
         self.dropout = check_rate("dropout", dropout)
         self.causal = bool(causal)
         self.top_k = check_positive_int("top_k", top_k, allow_none=True)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        set_dense_arguments(
+            self,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            kernel_constraint,
+            bias_constraint,
+        )
         self.seed = seed
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, seed=seed, dtype=self.dtype_policy

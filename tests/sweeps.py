@@ -13,7 +13,8 @@ export sweep, their closeness to the float model in the slow run.
 
 import pytest
 
-SEQ2SEQ_TASKS = ("translation", "headline_generation")
+from zoo.registry import SEQ2SEQ_TASKS
+
 SLOW_FAMILIES = ("ensemble",)
 
 

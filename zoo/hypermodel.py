@@ -8,14 +8,12 @@ from training.fit import compile_model, sequence_loss
 from training.optimizers import build_optimizer
 from training.recipes import default_step_boundaries, optimizer_arguments
 from zoo.registry import (
+    SEQ2SEQ_TASKS,
     build_model,
     check_builder_arguments,
     get_model_spec,
     merged_config,
 )
-
-# Tasks whose models predict a token per target step (labels padded with 0).
-SEQUENCE_TASKS = ("translation", "headline_generation")
 
 
 class ZooHyperModel(keras_tuner.HyperModel):
@@ -86,7 +84,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         optimizer = build_optimizer(**optimizer_args)
         task = get_model_spec(self.model_name).task
         # Seq2seq labels are padded with 0, which the loss must skip.
-        loss = sequence_loss() if task in SEQUENCE_TASKS else None
+        loss = sequence_loss() if task in SEQ2SEQ_TASKS else None
         compile_model(model, optimizer, loss=loss, jit_compile=self.jit_compile)
         return model
 

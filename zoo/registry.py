@@ -15,6 +15,9 @@ TASKS = (
     "headline_generation",
     "object_detection",
 )
+# Tasks whose models predict a token per target step (labels padded with 0)
+# and decode with `zoo.seq2seq`.
+SEQ2SEQ_TASKS = ("translation", "headline_generation")
 
 _REGISTRY = {}
 

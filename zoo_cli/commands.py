@@ -23,11 +23,11 @@ from training.text_data import load_text_classification
 from training.tuning import tune
 from zoo._text import DEFAULT_MAX_LENGTH
 from zoo.model_files import load_model_file, load_weights
+from zoo.registry import SEQ2SEQ_TASKS
 from zoo.text_classifier import TextClassifier, text_classifier_for, tokenize
 
 IMAGE_TASK = "image_classification"
 TEXT_TASK = "text_classification"
-SEQ2SEQ_TASKS = ("translation", "headline_generation")
 TASKS = (IMAGE_TASK, TEXT_TASK, *SEQ2SEQ_TASKS)
 
 
@@ -134,12 +134,17 @@ def _evaluate(model, test_ds, metrics_json):
     results = model.evaluate(test_ds, verbose=0, return_dict=True)
     metrics = {"accuracy": float(results["accuracy"]), "loss": float(results["loss"])}
     print(f"test accuracy: {metrics['accuracy']:.4f}  loss: {metrics['loss']:.4f}")
-    if metrics_json:
-        folder = os.path.dirname(os.path.abspath(metrics_json))
-        os.makedirs(folder, exist_ok=True)
-        with open(metrics_json, "w") as f:
-            json.dump(metrics, f, indent=2)
+    write_metrics(metrics, metrics_json)
     return metrics
+
+
+def write_metrics(metrics, path):
+    """Writes `metrics` as JSON to `path` (its folder created); no-op if `None`."""
+    if path:
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(metrics, f, indent=2)
 
 
 def _is_path(target):

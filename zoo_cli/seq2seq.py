@@ -6,7 +6,6 @@ split with beam search and scores it (BLEU and chrF, or ROUGE); `zoo
 translate` decodes texts given on the command line.
 """
 
-import json
 import math
 import os
 import time
@@ -20,16 +19,7 @@ from zoo.seq2seq.evaluation import (
     score_texts,
     translator_for,
 )
-
-SEQ2SEQ_TASKS = ("translation", "headline_generation")
-
-
-def _write_metrics(metrics, path):
-    if path:
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(metrics, f, indent=2)
+from zoo_cli.commands import write_metrics
 
 
 def load(args, spec, batch_size, **kwargs):
@@ -64,7 +54,7 @@ def evaluate(translator, info, metrics_json=None, beam_width=None, limit=None):
     print(f"test ({len(hypotheses)} examples) {shown}")
     for source, hypothesis in list(zip(sources, hypotheses, strict=True))[:3]:
         print(f"  {source!r} -> {hypothesis!r}")
-    _write_metrics(metrics, metrics_json)
+    write_metrics(metrics, metrics_json)
     return metrics
 
 

@@ -22,8 +22,10 @@ from keras import ops
 
 from layers.validation import check_float, check_positive_int
 
-# Ids the decoders never emit (padding and the start token).
-PAD_ID, START_ID = 0, 2
+# The reserved ids of every seq2seq vocabulary (`zoo.seq2seq.text`): the
+# decoders never emit padding or the start token.
+PAD_ID, UNK_ID, START_ID, END_ID = range(4)
+RESERVED_TOKENS = ("", "[UNK]", "[START]", "[END]")
 _NEG_INF = -1e9
 
 

@@ -1,4 +1,4 @@
-"""Building, compiling and scoring translators on a loaded dataset."""
+"""Building translators for a loaded dataset, decoding and scoring them."""
 
 import numpy as np
 

@@ -27,13 +27,18 @@ import numpy as np
 import tensorflow as tf
 
 from layers.validation import check_positive_int
+from zoo.seq2seq.decoding import (  # noqa: F401  (the ids, re-exported)
+    END_ID,
+    PAD_ID,
+    RESERVED_TOKENS,
+    START_ID,
+    UNK_ID,
+)
 
-START = "[START]"
-END = "[END]"
-UNK = "[UNK]"
-# The first ids of every vocabulary built here.
-RESERVED = ("", UNK, START, END)
-PAD_ID, UNK_ID, START_ID, END_ID = range(4)
+# The first ids of every vocabulary built here (defined with the decoders,
+# which import no TensorFlow).
+RESERVED = RESERVED_TOKENS
+_, UNK, START, END = RESERVED
 
 PUNCTUATION = '.,!?;:"()[]{}«»“”¿¡…‽'
 # Whitespace as Python's `str.split` has it (Unicode's spaces included: U+00A0,

@@ -4,9 +4,13 @@ import keras
 from keras import ops
 
 from layers.validation import check_choice, check_float, check_positive_int
-from zoo.seq2seq.decoding import beam_search, greedy_search
-
-TASKS = ("translation", "headline_generation")
+from zoo.registry import SEQ2SEQ_TASKS
+from zoo.seq2seq.decoding import (
+    END_ID,
+    RESERVED_TOKENS,
+    beam_search,
+    greedy_search,
+)
 
 
 def stepper_for(model):
@@ -87,7 +91,7 @@ class Translator(keras.Model):
         self.max_target_length = check_positive_int(
             "max_target_length", max_target_length
         )
-        self.task = check_choice("task", task, TASKS)
+        self.task = check_choice("task", task, SEQ2SEQ_TASKS)
         self.source_lowercase = bool(source_lowercase)
         self.target_lowercase = bool(target_lowercase)
         self.french_spacing = bool(french_spacing)
@@ -99,9 +103,9 @@ class Translator(keras.Model):
         # here when the vectorizer already holds one.
         vocabulary = target_vectorizer.get_vocabulary()
         self._target_words = None
-        if len(vocabulary) > 2 and vocabulary[2:4] != ["[START]", "[END]"]:
+        if len(vocabulary) > 2 and vocabulary[2:4] != list(RESERVED_TOKENS[2:]):
             raise ValueError(
-                "Argument `target_vectorizer` must have '[START]' and '[END]' at "
+                f"Argument `target_vectorizer` must have {RESERVED_TOKENS[2:]} at "
                 f"ids 2 and 3. Received: ids 0-3 {vocabulary[:4]}"
             )
         self.stepper = stepper_for(seq2seq)
@@ -109,7 +113,7 @@ class Translator(keras.Model):
 
     @property
     def end_id(self):
-        return 3
+        return END_ID
 
     def tokenize(self, texts):
         """Int32 source tokens `(batch, 1 <= length <= max_source_length)`."""
