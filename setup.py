@@ -30,6 +30,12 @@ setup(
         # zoo.seq2seq.metrics: BLEU and chrF, ROUGE.
         "sacrebleu>=2.4",
         "rouge-score>=0.1.2",
+        # keras-tuner's distributed mode (chief/worker over gRPC) imports
+        # them without declaring them.
+        "grpcio",
+        "protobuf",
+        # zoo.actor_critic: the CartPole environment.
+        "gymnasium>=1.0",
     ],
     extras_require={
         # TensorFlow is an extra so that CPU machines can take the small

@@ -506,3 +506,67 @@ def test_exported_translator_serves_text_and_odd_requests(trained_translator, tm
         assert answer["tokens"].shape == (4, translator.max_target_length)
     with pytest.raises(tf.errors.InvalidArgumentError, match="at least one string"):
         served.signatures["serving_default"](text=tf.constant([], tf.string))
+
+
+def test_tune_distributed_chief_and_worker(mnist_dir, tmp_path):
+    """`zoo tune --chief` and `--worker`, as two processes on 127.0.0.1."""
+    from tests.training.test_distributed_tuning import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    argv = [sys.executable, "-m", "zoo", "tune", MODEL, "--dataset", "mnist"]
+    argv += ["--data-dir", mnist_dir, *TINY, "--batch-size", "64", "--verbose", "0"]
+    argv += ["--directory", str(tmp_path), "--max-trials", "2"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+    def start(*flags):
+        return subprocess.Popen(
+            [*argv, *flags], env=env, stdout=subprocess.PIPE, text=True
+        )
+
+    chief = start("--chief", address)
+    worker = start("--worker", address, "--tuner-id", "w1")
+    worker_out, _ = worker.communicate(timeout=300)
+    chief_out, _ = chief.communicate(timeout=300)
+    assert worker.returncode == 0 and chief.returncode == 0
+    assert "worker w1: the search is over; ran trials 0, 1" in worker_out
+    assert "best hyperparameters" in chief_out
+    project = tmp_path / f"{MODEL}-mnist"
+    assert (project / "best_model.keras").is_file()
+    assert sorted(p.name for p in project.glob("trial_*")) == ["trial_0", "trial_1"]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--chief", "localhost"], "--chief must be HOST:PORT"),
+        (["--worker", "h:0"], "--worker must be HOST:PORT"),
+        (["--tuner-id", "w1"], "--tuner-id names a worker"),
+        (["--worker", "h:1", "--tuner-id", "chief-2"], "tuner id must be"),
+        (["--chief", "h:1", "--worker-timeout", "0"], "--worker-timeout"),
+        (["--chief", "h:1", "--ensemble", "2"], "--ensemble needs the trials"),
+    ],
+)
+def test_tune_distributed_bad_flags(flags, message, tmp_path, capsys):
+    argv = ["tune", MODEL, "--dataset", "mnist", "--data-dir", str(tmp_path)]
+    assert main([*argv, "--max-trials", "2", *flags]) == 1
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before any data loads
+
+
+def test_tune_chief_or_worker_not_both(capsys):
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "tune",
+                MODEL,
+                "--dataset",
+                "d",
+                "--max-trials",
+                "1",
+                "--chief",
+                "h:1",
+                "--worker",
+                "h:1",
+            ]
+        )
+    assert "not allowed with argument" in capsys.readouterr().err

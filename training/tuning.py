@@ -5,7 +5,16 @@ import os
 import keras
 import keras_tuner
 
-from layers.validation import check_int, check_positive_int
+from layers.validation import check_float, check_int, check_positive_int
+from training.distributed_tuning import (
+    CHIEF_ID,
+    check_tuner_id,
+    default_worker_id,
+    parse_address,
+    serve_oracle,
+    tuner_environment,
+)
+from training.worker_random_search import WorkerRandomSearch
 
 
 def tune(
@@ -21,8 +30,13 @@ def tune(
     seed=0,
     verbose=1,
     callbacks=None,
+    chief=None,
+    worker=None,
+    tuner_id=None,
+    worker_timeout=60.0,
+    heartbeat_seconds=5.0,
 ):
-    """Random search over a hypermodel's space; resumable.
+    """Random search over a hypermodel's space; resumable, or distributed.
 
     The tuner's state lives in `directory/project_name`: the oracle
     (`oracle.json`) and one `trial_*/` folder per trial. With `resume=True`
@@ -31,6 +45,18 @@ def tune(
     goes on until `max_trials` trials exist (so a larger `max_trials` extends
     a finished search). With `resume=False` the project is deleted and the
     search starts afresh. Trials stop at a NaN loss (`TerminateOnNaN`).
+
+    Distributed (keras-tuner's chief/worker mode, `docs/distributed.md`):
+    one process is the chief (`chief="HOST:PORT"`, where it listens): it
+    holds the oracle, hands out trials and returns when the search is over,
+    training nothing. Each worker (`worker="HOST:PORT"`, the chief's
+    address) runs trials until the chief has none left. All processes take
+    the same arguments; `directory/project_name` is where the chief keeps
+    the oracle and the workers the trials' checkpoints, so with a shared
+    folder the chief can load the best models. `resume` is the chief's:
+    workers never delete the project. A worker silent for `worker_timeout`
+    seconds is dead and its trial goes to another worker; a worker restarted
+    with the same `tuner_id` before that resumes its trial from the start.
 
     Args:
         hypermodel: a `keras_tuner.HyperModel` (or `build(hp)` function)
@@ -47,10 +73,20 @@ def tune(
         seed: seed of the random search.
         verbose: `fit` verbosity during trials.
         callbacks: extra callbacks for every trial's `fit`.
+        chief: `"HOST:PORT"` to serve the search on (this process is the
+            chief).
+        worker: the chief's `"HOST:PORT"` (this process is a worker).
+        tuner_id: a worker's id, unique among the workers (default
+            `worker-HOST-PID`).
+        worker_timeout: chief: seconds of silence after which a worker is
+            dead.
+        heartbeat_seconds: worker: seconds between two heartbeats while it
+            trains (below `worker_timeout`).
 
     Returns:
         The `keras_tuner.RandomSearch` tuner (see `get_best_hyperparameters`,
-        `get_best_models`, `results_summary`).
+        `get_best_models`, `results_summary`); a worker's is a
+        `WorkerRandomSearch` (see `trials_run`).
     """
     max_trials = check_positive_int("max_trials", max_trials)
     epochs = check_positive_int("epochs", epochs)
@@ -60,15 +96,48 @@ def tune(
             "Argument `project_name` must be a folder name. "
             f"Received: project_name={project_name!r}"
         )
-    tuner = keras_tuner.RandomSearch(
-        hypermodel,
+    if chief is not None and worker is not None:
+        raise ValueError(
+            "A process is the chief or a worker, not both. Received: "
+            f"chief={chief!r}, worker={worker!r}"
+        )
+    worker_timeout = check_float("worker_timeout", worker_timeout)
+    heartbeat_seconds = check_float("heartbeat_seconds", heartbeat_seconds)
+    arguments = dict(
         objective=objective,
         max_trials=max_trials,
         seed=seed,
         directory=os.fspath(directory),
         project_name=project_name,
-        overwrite=not resume,
     )
+    if chief is not None:
+        host, port = parse_address("chief", chief)
+        with tuner_environment(CHIEF_ID, host, port):
+            tuner = keras_tuner.RandomSearch(
+                hypermodel, overwrite=not resume, **arguments
+            )
+            if resume and os.path.exists(tuner.oracle._get_oracle_fname()):
+                tuner.oracle.reload()
+            serve_oracle(tuner.oracle, host, port, worker_timeout)
+        return tuner
+    if worker is not None:
+        host, port = parse_address("worker", worker)
+        tuner_id = check_tuner_id(tuner_id or default_worker_id())
+        with tuner_environment(tuner_id, host, port):
+            tuner = WorkerRandomSearch(
+                hypermodel,
+                overwrite=False,
+                heartbeat_seconds=heartbeat_seconds,
+                **arguments,
+            )
+            _search(tuner, train_ds, val_ds, epochs, verbose, callbacks)
+        return tuner
+    tuner = keras_tuner.RandomSearch(hypermodel, overwrite=not resume, **arguments)
+    _search(tuner, train_ds, val_ds, epochs, verbose, callbacks)
+    return tuner
+
+
+def _search(tuner, train_ds, val_ds, epochs, verbose, callbacks):
     tuner.search(
         train_ds,
         validation_data=val_ds,
@@ -77,4 +146,3 @@ def tune(
         callbacks=[keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
         verbose=verbose,
     )
-    return tuner

@@ -3,9 +3,11 @@
     zoo list [--task T] [--pattern P] [--details [--sort COLUMN] [--format json]]
     zoo info MODEL [--format json]
     zoo train MODEL --dataset NAME [--epochs N] [--output DIR] [--metrics-json PATH]
+              [--strategy multiworker]  (one process per machine, TF_CONFIG)
     zoo evaluate MODEL_OR_PATH --dataset NAME [--weights PATH] [--metrics-json PATH]
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
              [--ensemble K [--ensemble-method mean|fitted]]
+             [--chief HOST:PORT | --worker HOST:PORT [--tuner-id ID]]
     zoo predict RUN_OR_FILE TEXT [TEXT ...] [--attention-map out.png]
     zoo translate RUN_OR_FILE TEXT [TEXT ...] [--beam-width K] [--attention-map out.png]
     zoo export MODEL_OR_PATH [--weights PATH] --output saved_models/NAME/VERSION
@@ -118,6 +120,13 @@ def build_parser():
     p.add_argument("--output", help="run folder (default runs/MODEL-DATASET)")
     p.add_argument("--no-resume", action="store_true", help="ignore a backup")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    p.add_argument(
+        "--strategy",
+        choices=("none", "multiworker"),
+        default="none",
+        help="multiworker: data-parallel over the processes of TF_CONFIG "
+        "(docs/distributed.md)",
+    )
 
     p = command("evaluate", "test a model on a tfds dataset")
     p.add_argument("model", metavar="MODEL_OR_PATH", help="name, .keras or run folder")
@@ -150,6 +159,22 @@ def build_parser():
         choices=("mean", "fitted"),
         default="mean",
         help="mean of the probabilities, or weights fitted on the validation split",
+    )
+    role = p.add_mutually_exclusive_group()
+    role.add_argument(
+        "--chief",
+        metavar="HOST:PORT",
+        help="serve a distributed search here (trains nothing; docs/distributed.md)",
+    )
+    role.add_argument(
+        "--worker", metavar="HOST:PORT", help="run trials for the chief at HOST:PORT"
+    )
+    p.add_argument("--tuner-id", help="worker id, unique (default worker-HOST-PID)")
+    p.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=60.0,
+        help="chief: seconds of silence before a worker's trial goes to another",
     )
 
     p = command("predict", "classify texts with a trained text model")

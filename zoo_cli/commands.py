@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 import zoo
 from layers.validation import check_float, check_positive_int
 from training.data import load_image_classification
+from training.distribution import shard_by_batch, start_distribution, worker_output
 from training.fit import compile_model, fit_model
 from training.optimizers import build_optimizer
 from training.precision import set_precision
@@ -192,6 +193,15 @@ def cmd_info(args):
 def cmd_train(args):
     _check_common(args)
     spec = _spec(args.model)
+    strategy = getattr(args, "strategy", "none")
+    if strategy != "none" and spec.task != IMAGE_TASK:
+        raise CommandError(
+            f"--strategy {strategy} trains image classifiers; {args.model} is a "
+            f"{spec.task} model (docs/distributed.md)."
+        )
+    # Joins the cluster first: TensorFlow's collectives need it before any op.
+    scope, worker, workers = start_distribution(strategy)
+    keras.utils.set_random_seed(args.seed)
     set_precision(args.precision)
     batch_size = _default(args.batch_size, spec.training.get("batch_size", 128))
     epochs = _default(args.epochs, spec.training.get("epochs", 1))
@@ -199,6 +209,11 @@ def cmd_train(args):
         from zoo_cli import seq2seq
 
         return seq2seq.train(args, spec, batch_size, epochs, _optimizer_flags(args))
+    if batch_size % workers:
+        raise CommandError(
+            f"--batch-size is the global batch: it must split evenly over the "
+            f"{workers} workers. Received: --batch-size {batch_size}"
+        )
     train_ds, test_ds, info = _load(
         args, batch_size, spec, args.validation_split, args.train_split
     )
@@ -206,28 +221,40 @@ def cmd_train(args):
     options = optimizer_arguments(
         spec.training.get("optimizer", {}), steps, _optimizer_flags(args)
     )
-    model, jit_compile = _build(args.model, spec, info), args.jit_compile
+    jit_compile = args.jit_compile
     if spec.task == TEXT_TASK:
         jit_compile = False  # the model tokenizes strings, which XLA cannot
-    compile_model(model, build_optimizer(**options), jit_compile=jit_compile)
-    output = args.output or os.path.join("runs", f"{args.model}-{info.name}")
+    val_ds = info.validation_ds
+    if workers > 1:
+        jit_compile = False  # XLA on CPU does not compile the collectives
+        train_ds = shard_by_batch(train_ds, batch_size, training=True)
+        test_ds = shard_by_batch(test_ds, batch_size, training=False)
+        if val_ds is not None:
+            val_ds = shard_by_batch(val_ds, batch_size, training=False)
+    run = args.output or os.path.join("runs", f"{args.model}-{info.name}")
+    output = worker_output(run, worker)
     print(
         f"training {args.model} on {info.name} ({info.train_examples} examples, "
         f"{epochs} epochs) into {output}"
+        + (f" (worker {worker} of {workers})" if workers > 1 else "")
     )
-    fit_model(
-        model,
-        train_ds,
-        info.validation_ds,
-        epochs=epochs,
-        output_dir=output,
-        resume=not args.no_resume,
-        verbose=args.verbose,
-    )
-    path = os.path.join(output, "model.keras")
-    model.save(path)
-    print(f"saved {path}")
-    _evaluate(model, test_ds, args.metrics_json)
+    with scope:
+        model = _build(args.model, spec, info)
+        compile_model(model, build_optimizer(**options), jit_compile=jit_compile)
+        fit_model(
+            model,
+            train_ds,
+            val_ds,
+            epochs=epochs,
+            output_dir=output,
+            resume=not args.no_resume,
+            verbose=args.verbose,
+            tensorboard=worker == 0,
+        )
+        path = os.path.join(output, "model.keras")
+        model.save(path)
+        print(f"saved {path}")
+        _evaluate(model, test_ds, args.metrics_json if worker == 0 else None)
     return 0
 
 
@@ -288,6 +315,7 @@ def cmd_tune(args):
     from zoo_cli.ensemble import check_ensemble_arguments, tune_ensemble
 
     check_ensemble_arguments(args, spec.task)
+    _check_distributed(args)
     set_precision(args.precision)
     batch_size = _default(args.batch_size, spec.training.get("batch_size", 128))
     train_ds, test_ds, info = _load(
@@ -327,9 +355,27 @@ def cmd_tune(args):
         objective=args.objective,
         seed=args.seed,
         verbose=args.verbose,
+        chief=args.chief,
+        worker=args.worker,
+        tuner_id=args.tuner_id,
+        worker_timeout=args.worker_timeout,
     )
-    best = tuner.get_best_hyperparameters(1)[0]
+    if args.worker:
+        trials = ", ".join(tuner.trials_run) or "none"
+        print(f"worker {tuner.tuner_id}: the search is over; ran trials {trials}")
+        return 0
+    best_trial = tuner.oracle.get_best_trials(1)
+    if not best_trial:
+        raise CommandError(f"No trial of {project!r} completed.")
+    best = best_trial[0].hyperparameters
     print(f"best hyperparameters: {json.dumps(best.values, sort_keys=True)}")
+    if args.chief and not _has_checkpoint(tuner, best_trial[0]):
+        print(
+            f"The best trial's checkpoint is not in {tuner.project_dir} (the "
+            "workers keep them in their --directory): share that folder to get "
+            "best_model.keras here."
+        )
+        return 0
     model = tuner.get_best_models(1)[0]
     if text:
         model = TextClassifier(
@@ -343,6 +389,29 @@ def cmd_tune(args):
     if args.ensemble is not None:
         tune_ensemble(args, tuner, info, test_ds)
     return 0
+
+
+def _check_distributed(args):
+    if args.worker_timeout is not None:
+        check_float("--worker-timeout", args.worker_timeout)
+    from training.distributed_tuning import check_tuner_id, parse_address
+
+    for flag in ("chief", "worker"):
+        if getattr(args, flag):
+            parse_address(f"--{flag}", getattr(args, flag))
+    if args.tuner_id is not None:
+        if not args.worker:
+            raise CommandError("--tuner-id names a worker: it needs --worker.")
+        check_tuner_id(args.tuner_id)
+    if args.chief and args.ensemble is not None:
+        raise CommandError(
+            "--ensemble needs the trials' models: run it after the search, "
+            "with --resume and no --chief, in the shared --directory."
+        )
+
+
+def _has_checkpoint(tuner, trial):
+    return os.path.exists(tuner._get_checkpoint_fname(trial.trial_id))
 
 
 def cmd_predict(args):
