@@ -87,7 +87,9 @@ def _runners(loaded, model, input_name):
         "default": signature("serving_default"),
         "xla": signature("serving_xla"),
         "predict_on_batch": lambda x: model.predict_on_batch(x["input"].numpy()),
-        "model(x)": lambda x: model(x["input"], training=False).numpy(),
+        "model(x)": lambda x: keras.tree.map_structure(
+            np.asarray, model(x["input"], training=False)
+        ),
     }
     if "serving_tokens" in loaded.signatures:
         tokens = loaded.signatures["serving_tokens"]
@@ -105,6 +107,18 @@ def _image_case(name):
         for n in (1, 64)
     ]
     return model, "image", *batches
+
+
+def _policy_case(name):
+    """Model, input name and batches of 1 and 64 observation windows."""
+    from zoo.export.policy import example_windows
+
+    model = build_model(name)
+    shape = tuple(model.inputs[0].shape[1:])
+    batches = [
+        {"input": tf.constant(example_windows(shape, n, seed=0))} for n in (1, 64)
+    ]
+    return model, "observations", *batches
 
 
 _SST2 = {}
@@ -142,7 +156,10 @@ def _text_case(name):
 def bench_model(name, repeats, workdir):
     calls_1, calls_64, loads = repeats
     task = get_model_spec(name).task
-    case = _text_case if task == "text_classification" else _image_case
+    case = {
+        "text_classification": _text_case,
+        "reinforcement_learning": _policy_case,
+    }.get(task, _image_case)
     model, input_name, batch_1, batch_64 = case(name)
     exported = export_model(model, os.path.join(workdir, name, "1"))
     sizes = export_sizes(exported.path)

@@ -570,3 +570,34 @@ def test_tune_chief_or_worker_not_both(capsys):
             ]
         )
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_train_and_evaluate_a_policy(tmp_path, capsys):
+    """`zoo train POLICY --env CartPole-v1` then `zoo evaluate RUN --env`."""
+    run = tmp_path / "policy"
+    argv = ["train", "actor_critic_tiny", "--env", "CartPole-v1", "--steps", "2048"]
+    assert main([*argv, "--output", str(run), "--episodes", "2", "--verbose", "0"]) == 0
+    assert (run / "model.keras").is_file()
+    trained = capsys.readouterr().out.splitlines()[-1]
+    argv = ["evaluate", str(run), "--env", "CartPole-v1", "--episodes", "2"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == trained
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "actor_critic_tiny"], "is a policy: give --env"),
+        (["train", MODEL, "--env", "CartPole-v1"], "--env trains policies"),
+        (["train", MODEL], "required: --dataset"),
+        (["train", "actor_critic_tiny", "--env", "Pong-v5"], "--env"),
+        (
+            ["train", "actor_critic_tiny", "--env", "CartPole-v1", "--dataset", "x"],
+            "exclude each other",
+        ),
+        (["evaluate", "actor_critic_tiny", "--dataset", "mnist"], "give --env"),
+    ],
+)
+def test_policy_flags(argv, message, capsys):
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err

@@ -8,8 +8,10 @@ loads with `keras.saving.load_model(path, safe_mode=True)`.
 
 import layers  # noqa: F401  (registers the layers)
 import training.linear_warmup  # noqa: F401  (registers the schedules)
+import training.ppo_learner  # noqa: F401  (registers the PPO model)
 import training.warmup_cosine_decay  # noqa: F401
 from zoo import (  # noqa: F401  (register the variants)
+    actor_critic,
     attention_cnn,
     cbam_cnn,
     ensemble,

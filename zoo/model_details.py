@@ -36,7 +36,8 @@ def model_details(name, results=()):
     Returns:
         A JSON-able dict: `name`, `task`, `family`, `config` (builder
         arguments), `config_hash`, `params`, `flops` (one forward pass of one
-        example at the default input: an image of `input_shape`, or
+        example at the default input: an image of `input_shape`, a policy's
+        window of `window` observations, or
         `max_length` tokens, 256 for a model without one, or a seq2seq
         model's `max_source_length` and `max_target_length` tokens;
         `zoo.export.flops.count_flops`), `flops_input`,
@@ -53,6 +54,9 @@ def model_details(name, results=()):
     model = build_model(name)
     if "input_shape" in spec.config:
         shape, dtype = tuple(spec.config["input_shape"]), "float32"
+    elif "observation_size" in spec.config:
+        shape = (spec.config["window"], spec.config["observation_size"])
+        dtype = "float32"
     elif "max_source_length" in spec.config:
         shape = {
             "source": (spec.config["max_source_length"],),
@@ -136,6 +140,8 @@ def summary_row(details, dataset=None):
     for r in registered:
         if r["metric"] == "accuracy" and r["dataset"] == dataset:
             row["accuracy"] = r["value"]
+    # A task whose figure of quality is not an accuracy (a policy's mean
+    # return) shows it in `zoo info` and docs/models.md.
     for metric in ("examples_per_s_b64", "latency_ms_b1"):
         values = [r["value"] for r in registered if r["metric"] == metric]
         higher = METRICS[metric][1]

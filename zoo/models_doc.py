@@ -37,6 +37,7 @@ TITLES = {
     "text_classification": "Text classification",
     "translation": "Translation (English to French)",
     "headline_generation": "Headline generation",
+    "reinforcement_learning": "Reinforcement learning (CartPole-v1, velocities hidden)",
 }
 
 HEADER = """# Models
@@ -48,12 +49,15 @@ run or a change to a variant (a test fails otherwise).
 - params and GFLOPs: the variant as registered (text models with a vocabulary
   of `vocabulary_size`), one example at the default input (an image of
   `input_shape`; `max_length` tokens; for seq2seq models one teacher-forced
-  pass over `max_source_length` and `max_target_length` tokens),
-  multiply-adds counted twice.
+  pass over `max_source_length` and `max_target_length` tokens; for
+  policies one window of `window` observations), multiply-adds counted
+  twice.
 - Quality: the best measured on each dataset's test split (SST-2:
   validation), trained from scratch with the variant's recommended optimizer
   (the epochs are under Sources): accuracy for classifiers; sacrebleu corpus
-  BLEU of the beam-search output for translation; ROUGE-L F for headlines. A
+  BLEU of the beam-search output for translation; ROUGE-L F for headlines;
+  for policies the mean return of 100 seeded greedy episodes
+  (`benchmarks/cartpole.py`). A
   figure with parentheses names the builder arguments its run changed (e.g.
   `(cell=gru)`) and follows the variant's own. Figures of an older version of
   a variant are left out.

@@ -14,6 +14,7 @@ TASKS = (
     "translation",
     "headline_generation",
     "object_detection",
+    "reinforcement_learning",
 )
 # Tasks whose models predict a token per target step (labels padded with 0)
 # and decode with `zoo.seq2seq`.

@@ -45,15 +45,23 @@ METRICS = {
     "bleu": ("BLEU", True, "quality"),
     "chrf": ("chrF", True, "quality"),
     "rougeL": ("ROUGE-L", True, "quality"),
+    # Mean return of a policy over greedy evaluation episodes (split: how
+    # many, e.g. "100 episodes").
+    "mean_return": ("mean return", True, "quality"),
 }
 # The figure of quality that docs/models.md shows per task (default accuracy).
-QUALITY_METRICS = {"translation": "bleu", "headline_generation": "rougeL"}
+QUALITY_METRICS = {
+    "translation": "bleu",
+    "headline_generation": "rougeL",
+    "reinforcement_learning": "mean_return",
+}
 # The dataset whose accuracy `zoo list --details` shows by default.
 PRIMARY_DATASETS = {
     "image_classification": "mnist",
     "text_classification": "zoo_sst2",
     "translation": "zoo_anki_fra_eng",
     "headline_generation": "zoo_ag_news_subset",
+    "reinforcement_learning": "CartPole-v1",
 }
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DIR = os.path.join(os.path.dirname(_HERE), "benchmarks", "results")
@@ -271,6 +279,8 @@ def format_value(row):
         return f"{100 * row['value']:.2f}%"
     if unit == "ms":
         return f"{row['value']:.2f} ms"
+    if unit == "mean return":
+        return f"{row['value']:.1f}"
     if unit in ("BLEU", "chrF", "ROUGE-L"):
         return f"{row['value']:.1f} {unit}"
     return f"{row['value']:,.0f} {unit}"

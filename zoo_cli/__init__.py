@@ -4,6 +4,8 @@
     zoo info MODEL [--format json]
     zoo train MODEL --dataset NAME [--epochs N] [--output DIR] [--metrics-json PATH]
               [--strategy multiworker]  (one process per machine, TF_CONFIG)
+    zoo train POLICY --env CartPole-v1 [--steps N] [--seed S] [--output DIR]
+    zoo evaluate RUN --env CartPole-v1 [--episodes N]
     zoo evaluate MODEL_OR_PATH --dataset NAME [--weights PATH] [--metrics-json PATH]
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
              [--ensemble K [--ensemble-method mean|fitted]]
@@ -41,8 +43,17 @@ def _jit(value):
     return choices[value.lower()]
 
 
-def _add_data_arguments(parser, batch_size=True):
-    parser.add_argument("--dataset", required=True, help="tensorflow-datasets name")
+def _add_data_arguments(parser, batch_size=True, env=False):
+    if env:
+        parser.add_argument("--dataset", help="tensorflow-datasets name")
+        parser.add_argument(
+            "--env", help="policies: gymnasium environment, e.g. CartPole-v1"
+        )
+        parser.add_argument(
+            "--episodes", type=int, help="policies: evaluation episodes (100)"
+        )
+    else:
+        parser.add_argument("--dataset", required=True, help="tensorflow-datasets name")
     parser.add_argument("--manual-dir", help="folder of the original files (offline)")
     parser.add_argument("--data-dir", help="tfds data directory ($TFDS_DATA_DIR)")
     if batch_size:
@@ -113,10 +124,11 @@ def build_parser():
     p.add_argument("model")
     p.add_argument("--format", choices=("text", "json"), default="text")
 
-    p = command("train", "train a model on a tfds dataset")
+    p = command("train", "train a model on a tfds dataset (a policy on --env)")
     p.add_argument("model")
-    _add_data_arguments(p)
+    _add_data_arguments(p, env=True)
     _add_fit_arguments(p)
+    p.add_argument("--steps", type=int, help="policies: environment steps")
     p.add_argument("--output", help="run folder (default runs/MODEL-DATASET)")
     p.add_argument("--no-resume", action="store_true", help="ignore a backup")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
@@ -132,7 +144,7 @@ def build_parser():
     p.add_argument("model", metavar="MODEL_OR_PATH", help="name, .keras or run folder")
     p.add_argument("--weights", help=".keras or .weights.h5 file for a model name")
     p.add_argument("--beam-width", type=int, help="seq2seq models: beams (1: greedy)")
-    _add_data_arguments(p)
+    _add_data_arguments(p, env=True)
 
     p = command("tune", "random hyperparameter search")
     p.add_argument("model")

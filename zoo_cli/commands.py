@@ -190,8 +190,35 @@ def cmd_info(args):
     return 0
 
 
+POLICY_TASK = "reinforcement_learning"
+
+
+def _check_env(args, spec):
+    """Whether the command is a policy's (`--env`); checks the pairing."""
+    policy = spec is not None and spec.task == POLICY_TASK
+    if args.env is None:
+        if policy:
+            raise CommandError(
+                f"{args.model} is a policy: give --env, e.g. CartPole-v1."
+            )
+        if args.dataset is None:
+            raise CommandError("the following arguments are required: --dataset")
+        return False
+    if args.dataset is not None:
+        raise CommandError("--env and --dataset exclude each other.")
+    if spec is not None and not policy:
+        raise CommandError(
+            f"--env trains policies; {args.model} is a {spec.task} model."
+        )
+    return True
+
+
 def cmd_train(args):
     _check_common(args)
+    if _check_env(args, zoo.get_model_spec(args.model)):
+        from zoo_cli import policy
+
+        return policy.train_policy(args)
     spec = _spec(args.model)
     strategy = getattr(args, "strategy", "none")
     if strategy != "none" and spec.task != IMAGE_TASK:
@@ -263,6 +290,10 @@ def cmd_evaluate(args):
     is_path = _is_path(args.model)
     if is_path and args.weights:
         raise CommandError("--weights goes with a model name, not a model file.")
+    if _check_env(args, None if is_path else zoo.get_model_spec(args.model)):
+        from zoo_cli import policy
+
+        return policy.evaluate_policy(args)
     spec = None if is_path else _spec(args.model)
     if spec is not None and spec.task in (TEXT_TASK, *SEQ2SEQ_TASKS):
         raise CommandError(

@@ -101,6 +101,9 @@ def format_info(details):
         f"{training.get('batch_size')}, "
         + ", ".join(f"{k}={v!r}" for k, v in optimizer.items()),
     ]
+    if training.get("ppo"):
+        ppo = training["ppo"]
+        lines.append("  PPO: " + ", ".join(f"{k}={v!r}" for k, v in ppo.items()))
     if training.get("augmentation"):
         lines.append(f"  augmentation: {training['augmentation']}")
     if not details["results"]:

@@ -77,14 +77,16 @@ def test_signatures_answer_like_keras(name, call, exports, tf_only):
             if np.issubdtype(want.dtype, np.floating):
                 np.testing.assert_allclose(got, want, atol=tol, rtol=tol, err_msg=where)
             elif tol > 1e-3 and "probabilities" in outputs:
-                # Quantized classifiers: a near tie may flip against Keras, so
-                # the classes must be the served probabilities' argmax, and
-                # other discrete outputs (labels) match where the classes agree.
-                # (A quantized translator's reference is the quantized Keras
+                # Quantized classifiers and policies: a near tie may flip
+                # against Keras, so the classes (a policy's action) must be
+                # the served probabilities' argmax, and other discrete
+                # outputs (labels) match where the classes agree. (A
+                # quantized translator's reference is the quantized Keras
                 # model, whose tokens must match exactly.)
+                choice = "classes" if "classes" in outputs else "action"
                 served = outputs["probabilities"].argmax(axis=-1)
-                np.testing.assert_array_equal(outputs["classes"], served, err_msg=where)
-                same = outputs["classes"] == expected["classes"]
+                np.testing.assert_array_equal(outputs[choice], served, err_msg=where)
+                same = outputs[choice] == expected[choice]
                 np.testing.assert_array_equal(got[same], want[same], err_msg=where)
             else:
                 np.testing.assert_array_equal(got, want, err_msg=where)

@@ -57,8 +57,22 @@ def _seq2seq_inputs(model, n, seed):
     return tokens
 
 
+def _observation_inputs(model, n, seed):
+    """Observation windows, row `i` starting with `i % window` zero (padding) rows."""
+    from zoo.export.policy import example_windows
+
+    return example_windows(tuple(model.inputs[0].shape[1:]), n, seed)
+
+
 def _class_labels(model, x, n):
     return np.arange(n) % model.outputs[0].shape[-1]
+
+
+def _policy_targets(model, x, n):
+    """Actions for the logits and value targets for the value head."""
+    num_actions = model.get_layer("logits").units
+    returns = np.linspace(-1.0, 2.0, n).astype("float32")
+    return {"logits": np.arange(n) % num_actions, "value": returns}
 
 
 def _token_labels(model, x, n):
@@ -80,30 +94,81 @@ SAMPLE_INPUTS = {
     "text_classification": _token_inputs,
     "translation": _seq2seq_inputs,
     "headline_generation": _seq2seq_inputs,
+    "reinforcement_learning": _observation_inputs,
 }
 LABELS = {
     "image_classification": _class_labels,
     "text_classification": _class_labels,
     "translation": _token_labels,
     "headline_generation": _token_labels,
+    "reinforcement_learning": _policy_targets,
 }
 INPUT_NAMES = {
     "image_classification": ("image",),
     "text_classification": ("tokens",),
     "translation": ("source", "target"),
     "headline_generation": ("source", "target"),
+    "reinforcement_learning": ("observations",),
 }
 OTHER_CONFIG = {
     "image_classification": dict(input_shape=OTHER_SHAPE, num_classes=OTHER_CLASSES),
     "text_classification": dict(vocabulary_size=50, num_classes=OTHER_CLASSES),
     "translation": _SEQ2SEQ_OTHER,
     "headline_generation": _SEQ2SEQ_OTHER,
+    "reinforcement_learning": dict(
+        observation_size=3, window=5, num_actions=OTHER_CLASSES
+    ),
 }
 OTHER_EXTRA = {"translation": 4, "headline_generation": 4}
+# The builder argument that sets the width of a task's logits (default
+# `num_classes`; seq2seq models: one distribution per target step).
+LOGITS_WIDTH = {
+    "translation": "target_vocabulary_size",
+    "headline_generation": "target_vocabulary_size",
+    "reinforcement_learning": "num_actions",
+}
+# Tasks whose models output a dict (the logits under "logits") and the
+# compile loss of each output; the others output logits alone.
+_SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+DICT_OUTPUT_LOSSES = {
+    "reinforcement_learning": {
+        "logits": _SPARSE_CE,
+        "value": keras.losses.MeanSquaredError(),
+    },
+}
 # Weights whose gradient is zero by construction, as substrings of their paths:
 # dot-product attention's softmax is invariant to a constant added to every
 # score of a query, which is what the key bias adds (q . b_k).
 ZERO_GRADIENT_WEIGHTS = ("self_attention/key/bias",)
+
+
+def _loss(task):
+    return DICT_OUTPUT_LOSSES.get(task, _SPARSE_CE)
+
+
+def _numpy(outputs):
+    """Outputs as NumPy: an array, or a dict of arrays."""
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
+
+
+def _logits(outputs):
+    return outputs["logits"] if isinstance(outputs, dict) else outputs
+
+
+def _assert_outputs(assert_fn, got, expected, **kwargs):
+    """`assert_fn` on each output (one array or a dict of them)."""
+    got, expected = _numpy(got), _numpy(expected)
+    if isinstance(expected, dict):
+        assert sorted(got) == sorted(expected)
+        for key in expected:
+            assert_fn(got[key], expected[key], err_msg=key, **kwargs)
+    else:
+        assert_fn(got, expected, **kwargs)
+
+
+def _output_layers(model):
+    """Names of the layers that produce the model's outputs."""
+    return [t._keras_history.operation.name for t in keras.tree.flatten(model.outputs)]
 
 
 def _image_models():
@@ -145,16 +210,20 @@ def test_default_build_and_forward(name):
     spec = zoo.get_model_spec(name)
     model = zoo.build_model(name)
     assert sorted(t.name for t in model.inputs) == sorted(INPUT_NAMES[spec.task])
-    assert model.layers[-1].name == "logits"
+    assert "logits" in _output_layers(model)
     x = _inputs(model, name)
-    logits = keras.ops.convert_to_numpy(model(x, training=False))
+    outputs = _numpy(model(x, training=False))
+    logits = _logits(outputs)
+    width = spec.config[LOGITS_WIDTH.get(spec.task, "num_classes")]
     if isinstance(x, dict):  # one distribution over the target vocabulary per step
-        expected = (*x["target"].shape, spec.config["target_vocabulary_size"])
+        expected = (*x["target"].shape, width)
     else:
-        expected = (2, spec.config["num_classes"])
+        expected = (2, width)
     assert logits.shape == expected
-    assert logits.dtype == np.float32
-    assert np.all(np.isfinite(logits))
+    for output in keras.tree.flatten(outputs):
+        assert output.dtype == np.float32
+        assert output.shape[0] == 2
+        assert np.all(np.isfinite(output))
 
 
 @pytest.mark.parametrize("name", sweep_params(zoo.list_models()))
@@ -163,13 +232,16 @@ def test_inference_is_deterministic(name, tmp_path):
     model = zoo.build_model(name)
     _perturb(model)
     x = _inputs(model, name, n=3)
-    first = keras.ops.convert_to_numpy(model(x))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), first)
-    np.testing.assert_allclose(model.predict(x, verbose=0), first, atol=1e-6)
+    first = _numpy(model(x))
+    same = np.testing.assert_array_equal
+    _assert_outputs(same, model(x), first)
+    _assert_outputs(
+        np.testing.assert_allclose, model.predict(x, verbose=0), first, atol=1e-6
+    )
     model.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(x)), first)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(x)), first)
+    _assert_outputs(same, reloaded(x), first)
+    _assert_outputs(same, reloaded(x), first)
 
 
 @pytest.mark.skipif(
@@ -186,9 +258,9 @@ def test_every_trainable_weight_gets_a_gradient(name):
     # at least one of them.
     x = _inputs(model, name, n=8)
     y = LABELS[task](model, x, 8)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(loss=_loss(task))
     with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=True))
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=True))
     weights = model.trainable_weights
     gradients = tape.gradient(loss, [w.value for w in weights])
     zero, exempt = [], []
@@ -213,33 +285,37 @@ def test_other_config_trains_and_round_trips(name, tmp_path):
     y = LABELS[task](model, x, 4)
 
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=False,
+        optimizer=keras.optimizers.Adam(1e-3), loss=_loss(task), jit_compile=False
     )
     before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
-    loss = model.train_on_batch(x, y)
-    assert np.isfinite(loss)
+    loss = model.train_on_batch(x, y)  # with several outputs, one per loss too
+    assert np.all(np.isfinite(loss))
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
-    expected = keras.ops.convert_to_numpy(model(x, training=False))
-    assert expected.shape[-1] == OTHER_CLASSES + OTHER_EXTRA.get(task, 0)
-    assert np.all(np.isfinite(expected))
+    expected = _numpy(model(x, training=False))
+    assert _logits(expected).shape[-1] == OTHER_CLASSES + OTHER_EXTRA.get(task, 0)
+    assert all(np.all(np.isfinite(e)) for e in keras.tree.flatten(expected))
     path = os.path.join(tmp_path, f"{name}.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
-    restored = keras.ops.convert_to_numpy(reloaded(x, training=False))
-    np.testing.assert_allclose(restored, expected, rtol=1e-6, atol=1e-6)
+    _assert_outputs(
+        np.testing.assert_allclose,
+        reloaded(x, training=False),
+        expected,
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("name", sweep_params(zoo.list_models()))
 def test_mixed_precision_logits_are_float32(name):
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = zoo.build_model(name)
-    logits = model(_inputs(model, name), training=False)
-    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-    assert np.all(np.isfinite(keras.ops.convert_to_numpy(logits)))
+    outputs = model(_inputs(model, name), training=False)
+    for output in keras.tree.flatten(outputs):
+        assert keras.backend.standardize_dtype(output.dtype) == "float32"
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(output)))
     assert model.get_layer("logits").compute_dtype == "float32"
 
 
@@ -311,7 +387,11 @@ def test_padding_never_changes_a_prediction(name):
 QUANTIZED_RELATIVE_ERROR = 0.05
 
 
-CLASSIFIERS = ("image_classification", "text_classification")
+CLASSIFIERS = (
+    "image_classification",
+    "text_classification",
+    "reinforcement_learning",
+)
 
 
 def slow(name):
@@ -334,13 +414,14 @@ def test_int8_quantization_stays_close_to_the_float_model(name, tmp_path):
     model = zoo.build_model(name)
     _perturb(model)
     x = _inputs(model, name, n=4)
-    expected = keras.ops.convert_to_numpy(model(x))
+    expected = _numpy(model(x))
     quantized = quantized_copy(model, "int8")
     assert any(v.dtype == "int8" for v in quantized.weights)
     assert all(v.dtype != "int8" for v in model.weights), "the model is kept"
-    got = keras.ops.convert_to_numpy(quantized(x))
-    error = np.max(np.abs(got - expected)) / np.max(np.abs(expected))
-    assert error <= QUANTIZED_RELATIVE_ERROR, error
+    got = _numpy(quantized(x))
+    for g, e in zip(keras.tree.flatten(got), keras.tree.flatten(expected), strict=True):
+        error = np.max(np.abs(g - e)) / np.max(np.abs(e))
+        assert error <= QUANTIZED_RELATIVE_ERROR, error
     # A quantized model saves and loads (layers that build sublayers in
     # `build` record which are quantized: layers/_quantized_sublayers.py).
     quantized.save(tmp_path / "int8.keras")
@@ -348,4 +429,4 @@ def test_int8_quantization_stays_close_to_the_float_model(name, tmp_path):
     assert sum(v.dtype == "int8" for v in loaded.weights) == sum(
         v.dtype == "int8" for v in quantized.weights
     )
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), got, atol=1e-6)
+    _assert_outputs(np.testing.assert_allclose, loaded(x), got, atol=1e-6)

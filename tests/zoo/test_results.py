@@ -129,6 +129,7 @@ def test_format_value():
         "0.5 chrF",
         "0 examples/s",
         "0.50 ms",
+        "0.5",  # a policy's mean return
         "0.5 ROUGE-L",
     ]
     # A figure of 0 (a BLEU of 0.0) is a figure.

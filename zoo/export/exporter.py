@@ -16,6 +16,9 @@ from zoo.export.tasks import serving_signatures
 from zoo.model_files import load_weights
 
 _DEFAULT_TASK = "image_classification"
+# Tasks recognized by a model's input names (a policy saved by `zoo train`
+# is a plain functional model).
+_TASKS_BY_INPUTS = {("observations",): "reinforcement_learning"}
 
 
 def export_model(
@@ -42,8 +45,10 @@ def export_model(
             folder holding `model.keras`, or `.weights.h5` file whose weights
             replace the built ones (see `zoo.model_files.load_weights`).
             Without it, the model is exported as built.
-        task: the task of a `keras.Model` (default `"image_classification"`);
-            for a registered name it must be omitted or match the name's task.
+        task: the task of a `keras.Model` (default: the model's `task`
+            attribute, else `"reinforcement_learning"` for a model whose one
+            input is `"observations"`, else `"image_classification"`); for a
+            registered name it must be omitted or match the name's task.
         quantize: `None`, or `"int8"`: export a quantized copy
             (`zoo.export.quantization.quantized_copy`; the model passed is
             left as it is). The `ExportedModel`'s `model` is that copy.
@@ -103,7 +108,7 @@ def _resolve_model(model_or_name, task, overrides):
                 f"Received: overrides={sorted(overrides)}"
             )
         # A model may name its task (`TextClassifier.task`, `Translator.task`).
-        default = getattr(model_or_name, "task", _DEFAULT_TASK)
+        default = getattr(model_or_name, "task", None) or _task_by_inputs(model_or_name)
         return model_or_name.name, model_or_name, task or default
     if not isinstance(model_or_name, str):
         raise TypeError(
@@ -119,6 +124,16 @@ def _resolve_model(model_or_name, task, overrides):
             f"{model_or_name!r}. Received: task={task!r}"
         )
     return model_or_name, build_model(model_or_name, **overrides), spec.task
+
+
+def _task_by_inputs(model):
+    """The task its input names say (a functional model), else the default."""
+    try:
+        inputs = model.inputs  # A subclassed model may have none.
+    except AttributeError:
+        return _DEFAULT_TASK
+    names = tuple(t.name.split(":")[0] for t in inputs or ())
+    return _TASKS_BY_INPUTS.get(names, _DEFAULT_TASK)
 
 
 def _save(model, signatures, output_dir):
