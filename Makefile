@@ -22,11 +22,11 @@ demo: venv
 	$(PY) -m zoo.main_job
 
 test: venv
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
-	KERAS_BACKEND=jax $(PY) -m pytest -q -n $(TEST_WORKERS) tests/layers
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	KERAS_BACKEND=jax $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests/layers
 
 test-slow: venv
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m slow
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m slow
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

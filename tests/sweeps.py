@@ -3,7 +3,8 @@
 Every registered model goes through the sweeps (tests/zoo/test_models.py,
 tests/export). To keep the default run short, some run in the slow set only:
 the larger seq2seq variants, which repeat their `_tiny` sibling's code at up
-to 12M parameters, the headline variants (the translation families with
+to 12M parameters, the classifiers' `_base` variants (their `_tiny` and
+`_small` siblings run the same code, and `_base` sizes cost the most), the headline variants (the translation families with
 other sizes), the CartPole attention policy (`actor_critic_tiny` runs the
 same encoder), and the ensembles, whose members are swept on their own
 (tests/zoo/test_ensemble.py tests the ensemble itself). The int8 sweeps take
@@ -28,6 +29,8 @@ def slow_in_sweeps(name):
         return True
     if spec.task == "headline_generation":
         return True  # the translation variants of the same families
+    if name.endswith("_base"):
+        return True  # the _tiny and _small siblings run the same code
     if name == "actor_critic_attention_cartpole":
         return True  # actor_critic_tiny sweeps its attention encoder
     return spec.task in SEQ2SEQ_TASKS and not name.endswith("_tiny")

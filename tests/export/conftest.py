@@ -249,3 +249,14 @@ def tf_only(exports, tmp_path_factory):
     for name, seen in result["models"].items():
         seen.update(expected[name])
     return result
+
+
+def pytest_collection_modifyitems(config, items):
+    """Runs every test of the `exports` fixture on one xdist worker.
+
+    The fixture exports every registered model (minutes); with the tests
+    spread over workers, each worker would export them all again.
+    """
+    for item in items:
+        if "exports" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("exports"))
