@@ -508,7 +508,7 @@ def test_exported_translator_serves_text_and_odd_requests(trained_translator, tm
         served.signatures["serving_default"](text=tf.constant([], tf.string))
 
 
-@pytest.mark.slow  # about 45 s; tests/training/test_distributed_tuning.py is the default
+@pytest.mark.slow  # 45 s; tests/training/test_distributed_tuning.py runs by default
 def test_tune_distributed_chief_and_worker(mnist_dir, tmp_path):
     """`zoo tune --chief` and `--worker`, as two processes on 127.0.0.1."""
     from tests.training.test_distributed_tuning import free_port
