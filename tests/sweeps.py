@@ -5,8 +5,9 @@ tests/export). To keep the default run short, some run in the slow set only:
 the larger seq2seq variants, which repeat their `_tiny` sibling's code at up
 to 12M parameters, the classifiers' `_base` variants (their `_tiny` and
 `_small` siblings run the same code, and `_base` sizes cost the most), the
-headline variants (the translation families with other sizes), the CartPole attention policy (`actor_critic_tiny` runs the
-same encoder), and the ensembles, whose members are swept on their own
+headline variants (the translation families with other sizes), the CartPole
+attention policy (`actor_critic_tiny` runs the same encoder), and the
+ensembles, whose members are swept on their own
 (tests/zoo/test_ensemble.py tests the ensemble itself). The int8 sweeps take
 the smallest variant of each family whose int8 logits are cheap to check:
 seq2seq int8 exports are checked against the quantized Keras model by the
