@@ -29,11 +29,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
+from vision import machine  # noqa: E402
 
 from training.environments import environment_spec  # noqa: E402
 from training.ppo import evaluate_policy, train_ppo  # noqa: E402
 from zoo import build_model, get_model_spec  # noqa: E402
-from zoo.results import append_results, cpu_name, result_row  # noqa: E402
+from zoo.results import append_results, result_row  # noqa: E402
 from zoo_cli.policy import ppo_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,18 +44,6 @@ ENV = "CartPole-v1"
 GOAL = 475.0
 # --quick: 2 updates of 8 environments x 256 steps, 5 episodes.
 QUICK_STEPS, QUICK_EPISODES = 4096, 5
-
-
-def machine():
-    """CPU, load, OS and versions, for the report."""
-    import platform
-
-    load = ", load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    return (
-        f"{cpu_name()}, {os.cpu_count()} CPUs visible{load}, {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, Keras "
-        f"{keras.__version__} ({keras.backend.backend()} backend)"
-    )
 
 
 def run_one(name, steps, seed, episodes, output):

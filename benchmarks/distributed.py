@@ -32,6 +32,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 MNIST_DIR = os.path.join(ROOT, "data", "mnist")
 
@@ -146,18 +147,6 @@ def weight_difference(a, b):
     )
 
 
-def machine():
-    import platform
-
-    from zoo.results import cpu_name
-
-    load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    return (
-        f"{cpu_name()}, {os.cpu_count()} CPUs visible, {load}, "
-        f"{platform.system()} {platform.release()}; Python {platform.python_version()}"
-    )
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="cbam_cnn_tiny")
@@ -208,13 +197,15 @@ def main(argv=None):
         "python benchmarks/distributed.py"
         + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     )
+    from vision import machine  # after the JAX processes: it loads TensorFlow
+
     with open(args.results, "a") as f:
         f.write(
             f"\n## Distributed tuning and training, {now}\n\n"
             f"Machine: {machine()}.\nCommand: `{command}`. {args.model} on "
             f"{args.examples} MNIST training images, batch {args.batch_size}, "
             f"processes on 127.0.0.1 sharing the machine's cores (wall time "
-            "includes each process's start, about 10 s).\n\n"
+            "includes each process's start).\n\n"
             f"{table}\n"
         )
     return 0

@@ -28,6 +28,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
+from vision import machine  # noqa: E402
 
 from training.data import load_image_classification  # noqa: E402
 from training.fit import compile_model  # noqa: E402
@@ -37,7 +38,7 @@ from training.recipes import optimizer_arguments  # noqa: E402
 from zoo import build_model, get_model_spec  # noqa: E402
 from zoo.ensemble import build_ensemble  # noqa: E402
 from zoo.ensemble.model import member_log_probabilities, validation_nll  # noqa: E402
-from zoo.results import append_results, cpu_name, result_row  # noqa: E402
+from zoo.results import append_results, result_row  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
@@ -83,20 +84,6 @@ def accuracy(model, test_ds):
     """Test accuracy of `model` (compiled here with the zoo's loss and metric)."""
     compile_model(model, jit_compile=False)
     return float(model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"])
-
-
-def machine():
-    """CPU, load, OS and versions, for the report."""
-    import platform
-
-    import tensorflow as tf
-
-    load = ", load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    return (
-        f"{cpu_name()}, {os.cpu_count()} CPUs visible{load}, {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, TensorFlow "
-        f"{tf.__version__}, Keras {keras.__version__}"
-    )
 
 
 def table(rows, total_seconds):

@@ -55,7 +55,7 @@ def read_tf_config(environ=None):
         index = task["index"]
     except (ValueError, KeyError, TypeError) as e:
         raise fail(f"{type(e).__name__}: {e}") from None
-    if set(config["cluster"]) - {"worker", "chief"} or "chief" in config["cluster"]:
+    if set(config["cluster"]) != {"worker"}:
         raise fail("only workers are supported: worker 0 is the chief")
     if task.get("type") != "worker" or not isinstance(index, int):
         raise fail("task must be a worker with an integer index")

@@ -121,22 +121,42 @@ def _image_shape(model):
     return tuple(int(d) for d in input_shape[1:])
 
 
-def _checked_image(image, shape):
-    actual = tf.shape(image)
-    # Padding keeps the slice valid when a request has rank < 4.
-    padded = tf.concat([actual, tf.zeros([4], tf.int32)], axis=0)
+def batch_shape_check(tensor, name, shape, note=""):
+    """An in-graph assertion that `tensor` is a batch (>= 1) of `shape`.
+
+    Args:
+        tensor: a request input.
+        name: its input name, for the message.
+        shape: the shape of one example.
+        note: words after "batch >= 1" in the message, e.g. `" (...)"`.
+
+    Returns:
+        The `tf.debugging.Assert` op (run it first with
+        `tf.control_dependencies`).
+    """
+    actual = tf.shape(tensor)
+    rank = len(shape) + 1
+    # Padding keeps the slice valid when a request has a lower rank.
+    padded = tf.concat([actual, tf.zeros([rank], tf.int32)], axis=0)
     shape_ok = tf.reduce_all(
         [
-            tf.equal(tf.size(actual), 4),
-            tf.reduce_all(tf.equal(padded[1:4], shape)),
+            tf.equal(tf.size(actual), rank),
+            tf.reduce_all(tf.equal(padded[1:rank], shape)),
             padded[0] > 0,
         ]
     )
     expected = "(batch, " + ", ".join(str(d) for d in shape) + ")"
-    check_shape = tf.debugging.Assert(
+    return tf.debugging.Assert(
         shape_ok,
-        [f"Input `image` must have shape {expected}, batch >= 1. Received:", actual],
+        [
+            f"Input `{name}` must have shape {expected}, batch >= 1{note}. Received:",
+            actual,
+        ],
     )
+
+
+def _checked_image(image, shape):
+    check_shape = batch_shape_check(image, "image", shape)
     with tf.control_dependencies([check_shape]):
         in_range = tf.reduce_all(tf.logical_and(image >= 0.0, image <= 1.0))
         check_range = tf.debugging.Assert(

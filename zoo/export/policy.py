@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from zoo.export.image_classification import reference_outputs
+from zoo.export.image_classification import batch_shape_check, reference_outputs
 from zoo.export.serving_signature import ServingSignature
 
 
@@ -117,23 +117,11 @@ def _window_shape(model):
 
 
 def _checked_observations(observations, shape):
-    actual = tf.shape(observations)
-    padded = tf.concat([actual, tf.zeros([3], tf.int32)], axis=0)
-    shape_ok = tf.reduce_all(
-        [
-            tf.equal(tf.size(actual), 3),
-            tf.reduce_all(tf.equal(padded[1:3], shape)),
-            padded[0] > 0,
-        ]
-    )
-    expected = f"(batch, {shape[0]}, {shape[1]})"
-    check_shape = tf.debugging.Assert(
-        shape_ok,
-        [
-            f"Input `observations` must have shape {expected}, batch >= 1 (the "
-            "last observations, most recent last). Received:",
-            actual,
-        ],
+    check_shape = batch_shape_check(
+        observations,
+        "observations",
+        shape,
+        " (the last observations, most recent last)",
     )
     with tf.control_dependencies([check_shape]):
         finite = tf.reduce_all(tf.math.is_finite(observations))
