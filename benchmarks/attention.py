@@ -39,6 +39,7 @@ MODES = ("eager", "function", "xla")
 PASSES = ("fwd", "fwd+bwd")
 MASKS = ("none", "causal")
 FULL_SEQS = (128, 256, 512, 1024, 2048, 4096)
+POLICIES = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
 
 
 def attention_flops(seq, causal, backward, batch=BATCH):
@@ -73,8 +74,10 @@ def _reset_peak():
         return False
 
 
-def _make_layer(kind, seq):
+def _make_layer(kind, seq, policy="float32"):
     import keras
+
+    keras.config.set_dtype_policy(policy)
 
     if kind == "keras":
         layer = keras.layers.MultiHeadAttention(HEADS, HEAD_DIM)
@@ -130,7 +133,8 @@ def worker_time(cfg):
     backward = cfg["pass"] == "fwd+bwd"
     tf.random.set_seed(0)
     x = tf.random.normal((BATCH, seq, DIM))
-    layers = {kind: _make_layer(kind, seq) for kind in ("ours", "keras")}
+    policy = cfg.get("policy", "float32")
+    layers = {kind: _make_layer(kind, seq, policy) for kind in ("ours", "keras")}
     layers["ours"].set_weights(layers["keras"].get_weights())
     steps = {k: _make_step(v, causal, backward, cfg["mode"]) for k, v in layers.items()}
     first, errors = {}, {}
@@ -177,7 +181,7 @@ def worker_memory(cfg):
         layer.build(x.shape)
         step = tf.function(lambda t: layer(t))
     else:
-        layer = _make_layer(cfg["layer"], seq)
+        layer = _make_layer(cfg["layer"], seq, cfg.get("policy", "float32"))
         step = _make_step(layer, causal, cfg["pass"] == "fwd+bwd", cfg["mode"])
     if hasattr(step, "get_concrete_function"):
         step.get_concrete_function(x)  # trace outside the measurement
@@ -191,11 +195,11 @@ def worker_memory(cfg):
 
 
 def worker_matmul(cfg):
-    """Float32 matmul rate of this machine, from a large `tf.matmul`."""
+    """Matmul rate of this machine in `cfg["dtype"]`, from a large `tf.matmul`."""
     import tensorflow as tf
 
     n = cfg["n"]
-    a = tf.random.normal((n, n))
+    a = tf.cast(tf.random.normal((n, n)), cfg.get("dtype", "float32"))
     matmul = tf.function(lambda t: tf.matmul(t, t))
     matmul(a).numpy()
     times = []
@@ -266,7 +270,13 @@ def benchmark_rows(args, peak_gflops):
         for mask in args.masks:
             for pas in args.passes:
                 for mode in args.modes:
-                    cfg = {"seq": seq, "mask": mask, "pass": pas, "mode": mode}
+                    cfg = {
+                        "seq": seq,
+                        "mask": mask,
+                        "pass": pas,
+                        "mode": mode,
+                        "policy": args.policy,
+                    }
                     timing = spawn(
                         {
                             **cfg,
@@ -392,6 +402,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--budget", type=float, default=10.0, help="seconds of timing per config"
     )
+    parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="float32",
+        help="Keras dtype policy of both layers (%% of matmul: of its compute dtype)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
     parser.add_argument("--no-local", action="store_true", help="skip LocalAttention")
     parser.add_argument("--local-seq", type=int, nargs="+")
@@ -416,21 +432,29 @@ def main(argv=None):
     started = time.time()
     load_before = os.getloadavg()
     size = 2048 if args.quick else 4096
-    matmul = spawn({"kind": "matmul", "n": size, "repeats": 5}, args.timeout)
-    peak = matmul.get("gflops", float("nan"))
-    print(f"float32 matmul rate: {peak:.0f} GFLOP/s", flush=True)
-    rows = benchmark_rows(args, peak)
+    rates = {}
+    for dtype in ("float32", "bfloat16"):
+        matmul = spawn(
+            {"kind": "matmul", "n": size, "repeats": 5, "dtype": dtype}, args.timeout
+        )
+        rates[dtype] = matmul.get("gflops", float("nan"))
+        print(f"{dtype} matmul rate: {rates[dtype]:.0f} GFLOP/s", flush=True)
+    compute_dtype = POLICIES[args.policy]
+    rows = benchmark_rows(args, rates[compute_dtype])
     local = [] if args.no_local else local_rows(args)
     load_after = os.getloadavg()
     lines = [
         f"## MultiHeadAttention benchmark{' (quick)' if args.quick else ''}, "
+        f"`{args.policy}`, "
         f"{datetime.datetime.now().isoformat(sep=' ', timespec='minutes')}",
         "",
         f"- machine: {platform.platform()}, {platform.processor() or 'cpu'}, "
         f"{os.cpu_count()} CPUs; Python {platform.python_version()}, "
         f"TensorFlow {_version('tensorflow-cpu', 'tensorflow')}, "
         f"Keras {_version('keras')}",
-        f"- float32 matmul rate (tf.matmul): {peak:.0f} GFLOP/s; load average "
+        f"- matmul rates (tf.matmul {size}x{size}): float32 "
+        f"{rates['float32']:.0f}, bfloat16 {rates['bfloat16']:.0f} GFLOP/s "
+        f"(% of matmul: of {compute_dtype}'s); load average "
         f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; "
         f"{(time.time() - started) / 60:.0f} min",
         f"- batch {BATCH}, {HEADS} heads of {HEAD_DIM} (dim {DIM}), self-attention; "

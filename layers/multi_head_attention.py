@@ -217,6 +217,8 @@ class MultiHeadAttention(keras.layers.Layer):
             self.dropout, seed=seed, dtype=self.dtype_policy
         )
         self._layout = None
+        if self.compute_dtype == "bfloat16":
+            _accurate_bfloat16_softmax()  # Checked now, while eager.
         # Dtype policies of quantized sublayers, set by `build_from_config`.
         self._sublayer_dtypes = {}
 
@@ -628,7 +630,7 @@ class MultiHeadAttention(keras.layers.Layer):
             flat = ops.reshape(x, (-1, x.shape[-1]))
             y = ops.matmul(flat, ops.reshape(dense.kernel, (-1, width)))
             if self.use_bias:
-                y = ops.add(y, ops.reshape(dense.bias, (width,)))
+                y = _add_bias(y, ops.reshape(dense.bias, (width,)))
             if activation is not None:
                 y = activation(y)
             # Explicit sizes, not -1: a reshape cannot infer one next to a zero.
@@ -648,7 +650,7 @@ class MultiHeadAttention(keras.layers.Layer):
         flat = ops.reshape(context, (-1, self.num_heads * self.value_dim))
         y = ops.matmul(flat, ops.reshape(dense.kernel, (-1, width)))
         if self.use_bias:
-            y = ops.add(y, ops.reshape(dense.bias, (width,)))
+            y = _add_bias(y, ops.reshape(dense.bias, (width,)))
         return ops.reshape(y, (*ops.shape(context)[:-2], *out))
 
     def _band_mask(self, layout, query, key, causal):
@@ -726,6 +728,19 @@ class MultiHeadAttention(keras.layers.Layer):
         if scores is not None:
             scores = layout.unsequence_scores(scores, query, key)
         return output, scores
+
+    def _softmax_in_compute_dtype(self):
+        """Whether the explicit path may run its softmax in bfloat16.
+
+        Only where the backend's bfloat16 softmax equals the float32 one
+        rounded to bfloat16 (`_accurate_bfloat16_softmax`), and only when
+        `_masked_softmax` is not overridden.
+        """
+        return (
+            self.compute_dtype == "bfloat16"
+            and type(self)._masked_softmax is MultiHeadAttention._masked_softmax
+            and _accurate_bfloat16_softmax()
+        )
 
     def _resolve_implementation(self):
         if self.flash_attention:
@@ -808,8 +823,19 @@ class MultiHeadAttention(keras.layers.Layer):
     def _attend(self, q, k, v, mask, zero_masked_rows, training, return_scores):
         """`(B, T, H, d)` context and `(B, H, T, S)` weights (or `None`)."""
         logits = ops.einsum("bthd,bshd->bhts", q, k)
-        weights = self._masked_softmax(logits, mask)
-        probs = ops.cast(weights, self.compute_dtype)
+        if not return_scores and self._softmax_in_compute_dtype():
+            # The same probabilities as the float32 softmax rounded to
+            # bfloat16 (see `_accurate_bfloat16_softmax`), without the two
+            # float32 copies of the scores.
+            if mask is not None:
+                while len(mask.shape) < len(logits.shape):
+                    mask = ops.expand_dims(mask, -3)
+                logits = ops.where(mask, logits, ops.cast(_NEG_INF, logits.dtype))
+            probs = ops.softmax(logits, axis=-1)
+            weights = None
+        else:
+            weights = self._masked_softmax(logits, mask)
+            probs = ops.cast(weights, self.compute_dtype)
         if training and self.dropout > 0.0:
             probs = self._dropout_layer(probs, training=True)
         context = ops.einsum("bhts,bshd->bthd", probs, v)
@@ -927,6 +953,49 @@ def _auto_implementation():
         on_cpu = not devices or devices[0].lower().startswith("cpu")
         return "explicit" if on_cpu else "fused"
     return "fused"
+
+
+_BFLOAT16_SOFTMAX = {}
+
+
+def _accurate_bfloat16_softmax():
+    """Whether TensorFlow's bfloat16 softmax accumulates in float32.
+
+    With oneDNN (TensorFlow's default on x86 CPUs with AVX-512 or AMX) it
+    computes in float32 and rounds once, bit for bit the float32 softmax
+    rounded to bfloat16, at half the memory traffic of the casts around a
+    float32 one (`benchmarks/attention.py --policy mixed_bfloat16`). Eigen's
+    kernel (`TF_ENABLE_ONEDNN_OPTS=0`) computes in bfloat16, with relative
+    errors of about 8% rather than 0.4%. The check compares the two on one
+    row of 4,096 scores; the other backends
+    keep the float32 softmax (XLA fuses its casts). Checked once per process,
+    eagerly (a layer of a bfloat16 policy checks when it is created); inside
+    a graph, before any eager check, the answer is `False`.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    if "accurate" not in _BFLOAT16_SOFTMAX:
+        try:
+            scores = ops.cast(ops.sin(ops.arange(4096, dtype="float32")), "bfloat16")
+            weights = ops.softmax(scores, axis=-1)
+            reference = ops.softmax(ops.cast(scores, "float32"), axis=-1)
+            same = ops.all(ops.equal(weights, ops.cast(reference, "bfloat16")))
+            accurate = bool(ops.convert_to_numpy(same))
+        except Exception:  # noqa: BLE001  (symbolic tensors inside a graph)
+            return False
+        _BFLOAT16_SOFTMAX["accurate"] = accurate
+    return _BFLOAT16_SOFTMAX["accurate"]
+
+
+def _add_bias(y, bias):
+    """`y + bias` whose bias gradient sums in float32.
+
+    Keras' TensorFlow `ops.add(y, bias)` of a vector bias becomes a `BiasAdd`,
+    whose gradient kernel sums bfloat16 in bfloat16: over a few thousand rows
+    the sum stalls (4,096 ones sum to 512). With the bias first it stays an
+    `AddV2`, whose gradient is a `Sum` that accumulates in float32.
+    """
+    return ops.add(bias, y)
 
 
 def _calls_sublayer(dense):

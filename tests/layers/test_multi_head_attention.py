@@ -374,10 +374,72 @@ def test_mixed_precision_close_to_float32(policy, atol, implementation):
     layer(q, v, k)
     layer.set_weights(reference.get_weights())
     out, scores = layer(q, v, k, attention_mask=mask, return_attention_scores=True)
+    plain = layer(q, v, k, attention_mask=mask)
     assert keras.backend.standardize_dtype(out.dtype) == policy.split("_")[1]
     assert keras.backend.standardize_dtype(scores.dtype) == policy.split("_")[1]
     assert np.all(np.isfinite(_np(out)))
     np.testing.assert_allclose(_np(out), expected, atol=atol * np.abs(expected).max())
+    # Without scores the bfloat16 path may softmax in bfloat16: same output.
+    np.testing.assert_array_equal(_np(plain), _np(out))
+
+
+@pytest.mark.parametrize("length", [2, 7, 300, 4096])
+def test_bfloat16_softmax_check_matches_the_backend(length):
+    """Where the check says so, the bfloat16 softmax is the float32 one rounded."""
+    rng = np.random.default_rng(length)
+    scores = keras.ops.cast(rng.normal(scale=4.0, size=(3, length)), "bfloat16")
+    rounded = keras.ops.cast(
+        keras.ops.softmax(keras.ops.cast(scores, "float32")), "bfloat16"
+    )
+    same = np.array_equal(_np(keras.ops.softmax(scores)), _np(rounded))
+    if mha_module._accurate_bfloat16_softmax():
+        assert same
+    else:
+        assert keras.backend.backend() != "tensorflow" or not same
+
+
+def test_bfloat16_bias_gradients_sum_in_float32():
+    """Bias gradients over 4,096 rows under mixed_bfloat16 match float32.
+
+    A `BiasAdd` would sum them in bfloat16 and stall (errors of ~40%).
+    """
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 512, D)).astype("float32")
+    reference = _built(x, x)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    layer = MultiHeadAttention(HEADS, KEY_DIM)
+    layer(x, x)
+    layer.set_weights(reference.get_weights())
+    grads = {}
+    for name, model in (("float32", reference), ("bfloat16", layer)):
+        grads[name] = _gradients(model, x)
+    for weight, exact, mixed in zip(
+        reference.weights, grads["float32"], grads["bfloat16"], strict=True
+    ):
+        if weight.path.endswith(ZERO_GRADIENT):
+            continue
+        error = np.abs(mixed - exact).max() / np.abs(exact).max()
+        assert error < 0.03, (weight.path, error)
+
+
+def _gradients(layer, x):
+    """Gradients of `sum(layer(x, x) ** 2)` for the layer's weights."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def loss(values):
+            out, _ = layer.stateless_call(values, [], x, x)
+            out = keras.ops.cast(out, "float32")
+            return keras.ops.sum(out * out)
+
+        values = [w.value for w in layer.trainable_variables]
+        return [_np(g) for g in jax.grad(loss)(values)]
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        out = keras.ops.cast(layer(x, x), "float32")
+        loss = keras.ops.sum(out * out)
+    return [_np(g) for g in tape.gradient(loss, layer.trainable_variables)]
 
 
 @pytest.mark.parametrize(
