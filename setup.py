@@ -30,6 +30,8 @@ setup(
         # zoo.seq2seq.metrics: BLEU and chrF, ROUGE.
         "sacrebleu>=2.4",
         "rouge-score>=0.1.2",
+        # training.detection_metrics: COCO mAP.
+        "pycocotools>=2.0.7",
         # keras-tuner's distributed mode (chief/worker over gRPC) imports
         # them without declaring them.
         "grpcio",

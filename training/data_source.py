@@ -20,10 +20,11 @@ ship `train-images-idx3-ubyte.gz`) would silently get the earlier one's data.
 Downloads still go to tfds' cache, `DATA_DIR/downloads/<dataset>/`, whose file
 names hold the url and the checksum.
 
-The project's own builders (`training.text_datasets`, registered on import)
-have no download: they declare the files they read in the manual folder in a
-class attribute `MANUAL_FILES`, `{file name: sha256}`, and check each file's
-sha256 themselves. Without a manual folder they fail at once, naming the files.
+The project's own builders (`training.text_datasets` and
+`training.detection_datasets`, registered on import) have no download: they
+declare the files they read in the manual folder in a class attribute
+`MANUAL_FILES`, `{file name: sha256}`, and check each file's sha256
+themselves. Without a manual folder they fail at once, naming the files.
 
 Anything missing raises `DatasetError` with the fix in its message.
 """
@@ -36,7 +37,8 @@ import uuid
 
 import tensorflow_datasets as tfds
 
-import training.text_datasets  # noqa: F401  (registers the project's builders)
+import training.detection_datasets  # noqa: F401  (registers the project's builders)
+import training.text_datasets  # noqa: F401
 from training.dataset_error import DatasetError
 from training.text_datasets.manual_files import manual_instructions
 
@@ -62,7 +64,8 @@ def get_builder(name, data_dir=None):
     """The tfds builder of dataset `name` (e.g. `"mnist"`, `"cifar10:3.*"`).
 
     `name` is a catalog dataset or one of the project's builders
-    (`training.text_datasets`, e.g. `"zoo_sst2"`).
+    (`training.text_datasets`, e.g. `"zoo_sst2"`; `training.detection_datasets`,
+    e.g. `"zoo_raccoon"`).
 
     Raises:
         DatasetError: if `name` is neither.
@@ -80,7 +83,8 @@ def get_builder(name, data_dir=None):
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
         raise DatasetError(
             f"Unknown dataset {name!r}: not in the tensorflow-datasets catalog "
-            f"nor among the project's builders (training.text_datasets).{hint} "
+            "nor among the project's builders (training.text_datasets, "
+            f"training.detection_datasets).{hint} "
             f"See {CATALOG_URL}"
         ) from None
 
