@@ -6,7 +6,8 @@ the larger seq2seq variants, which repeat their `_tiny` sibling's code at up
 to 12M parameters, the classifiers' `_base` variants (their `_tiny` and
 `_small` siblings run the same code, and `_base` sizes cost the most), the
 headline variants (the translation families with other sizes), the CartPole
-attention policy (`actor_critic_tiny` runs the same encoder), and the
+attention policy (`actor_critic_tiny` runs the same encoder), the 256x256
+detector (`attention_detector_tiny` runs the same layers at 64x64), and the
 ensembles, whose members are swept on their own
 (tests/zoo/test_ensemble.py tests the ensemble itself). The int8 sweeps take
 the smallest variant of each family whose int8 logits are cheap to check:
@@ -19,6 +20,11 @@ import pytest
 from zoo.registry import SEQ2SEQ_TASKS
 
 SLOW_FAMILIES = ("ensemble",)
+# Variants whose smaller sibling of the same family runs the same code.
+SLOW_VARIANTS = {
+    "actor_critic_attention_cartpole": "actor_critic_tiny sweeps its attention encoder",
+    "attention_detector_small": "attention_detector_tiny runs its layers at 64x64",
+}
 
 
 def slow_in_sweeps(name):
@@ -32,8 +38,8 @@ def slow_in_sweeps(name):
         return True  # the translation variants of the same families
     if name.endswith("_base"):
         return True  # the _tiny and _small siblings run the same code
-    if name == "actor_critic_attention_cartpole":
-        return True  # actor_critic_tiny sweeps its attention encoder
+    if name in SLOW_VARIANTS:
+        return True
     return spec.task in SEQ2SEQ_TASKS and not name.endswith("_tiny")
 
 

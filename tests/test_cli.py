@@ -602,3 +602,44 @@ def test_train_and_evaluate_a_policy(tmp_path, capsys):
 def test_policy_flags(argv, message, capsys):
     assert main(argv) == 1
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fixture", ["trained", "trained_text", "trained_translator"])
+def test_train_refuses_a_run_folder_that_holds_a_model(fixture, request, capsys):
+    """A second `zoo train` into a finished run leaves its model as it was."""
+    run = request.getfixturevalue(fixture)[0]
+    model = run / "model.keras"
+    before = model.read_bytes()
+    argv = {
+        "trained": ["train", MODEL, "--dataset", "mnist"],
+        "trained_text": [
+            "train",
+            "transformer_classifier_tiny",
+            "--dataset",
+            "zoo_sst2",
+        ],
+        "trained_translator": ["train", "transformer_seq2seq_tiny"],
+    }[fixture]
+    if fixture == "trained_translator":
+        _, data_dir, manual, _ = request.getfixturevalue(fixture)
+        argv += ["--dataset", "zoo_anki_fra_eng", "--data-dir", data_dir]
+        argv += ["--manual-dir", manual, "--train-split", "train[:64]"]
+    elif fixture == "trained_text":
+        argv += ["--data-dir", request.getfixturevalue(fixture)[1]]
+    else:
+        argv += ["--data-dir", request.getfixturevalue("mnist_dir"), *TINY]
+    assert main([*argv, "--epochs", "1", "--output", str(run), "--verbose", "0"]) == 1
+    err = capsys.readouterr().err
+    assert f"{run} already holds a trained model" in err and "--overwrite" in err
+    assert len(err.strip().splitlines()) == 1
+    assert model.read_bytes() == before
+
+
+def test_train_overwrite_replaces_the_model(mnist_dir, tmp_path):
+    argv = ["train", MODEL, "--dataset", "mnist", "--data-dir", mnist_dir, *TINY]
+    argv += ["--epochs", "1", "--output", str(tmp_path), "--verbose", "0"]
+    assert main(argv) == 0
+    first = (tmp_path / "model.keras").stat().st_mtime_ns
+    assert main(argv) == 1
+    assert main([*argv, "--overwrite"]) == 0
+    assert (tmp_path / "model.keras").stat().st_mtime_ns > first

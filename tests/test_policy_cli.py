@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from zoo_cli.commands import CommandError
 from zoo_cli.policy import evaluate_policy, train_policy
 
 
@@ -36,6 +37,8 @@ def test_train_then_evaluate_then_export(tmp_path, capsys):
     trained = json.loads(metrics.read_text())
     assert trained["training"]["env_steps"] == 2048
     assert len(trained["evaluation"]["returns"]) == 3
+    with pytest.raises(CommandError, match="already holds a trained model"):
+        train_policy(_args(output=str(run), steps=2048))
 
     evaluated = tmp_path / "eval.json"
     assert (

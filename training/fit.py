@@ -1,4 +1,4 @@
-"""Compiling and fitting classifiers: XLA when it pays, resumable, NaN-safe."""
+"""Compiling and fitting models: XLA when it pays, resumable, NaN-safe."""
 
 import os
 import shutil
@@ -66,17 +66,21 @@ def sequence_loss():
 def compile_model(
     model, optimizer=None, loss=None, metrics=None, jit_compile="auto", **kwargs
 ):
-    """Compiles a classifier that outputs logits, for integer labels.
+    """Compiles a model; by default a classifier of logits for integer labels.
 
     Args:
-        model: a `keras.Model` whose outputs are logits.
+        model: a `keras.Model` (whose outputs are logits, for the defaults).
         optimizer: a `keras.optimizers.Optimizer`, a dict of `build_optimizer`
             arguments, a name for `build_optimizer`, or `None` (Adam, 1e-3).
-        loss: defaults to sparse categorical cross-entropy from logits.
-        metrics: default to `[SparseCategoricalAccuracy(name="accuracy")]`.
+        loss: defaults to sparse categorical cross-entropy from logits; a
+            dict keyed by output name for a model of several outputs (a
+            detector: `zoo.detection.losses.centernet_losses`).
+        metrics: default to `[SparseCategoricalAccuracy(name="accuracy")]`;
+            `[]` for none.
         jit_compile: `"auto"` (XLA only on a GPU, and always on JAX), `True`
             or `False`.
-        **kwargs: other `model.compile` arguments (e.g. `steps_per_execution`).
+        **kwargs: other `model.compile` arguments (e.g. `loss_weights`,
+            `steps_per_execution`).
 
     Returns:
         The compiled `model`.
@@ -111,6 +115,7 @@ def fit_model(
     verbose="auto",
     callbacks=None,
     tensorboard=True,
+    steps_per_epoch=None,
 ):
     """Trains a compiled model, resumable after an interruption.
 
@@ -139,6 +144,9 @@ def fit_model(
         verbose: `model.fit` verbosity (`"auto"`, 0, 1: progress bar, 2).
         callbacks: optional extra callbacks.
         tensorboard: whether to write TensorBoard logs.
+        steps_per_epoch: optional positive int, the steps of an epoch; for a
+            `train_ds` that repeats without end (a detection dataset's), it
+            must be given. `None`: one pass through `train_ds`.
 
     Returns:
         The `keras.callbacks.History` of the epochs run.
@@ -149,6 +157,9 @@ def fit_model(
         TrainingDivergedError: the loss became NaN or infinite.
     """
     epochs = check_positive_int("epochs", epochs)
+    steps_per_epoch = check_positive_int(
+        "steps_per_epoch", steps_per_epoch, allow_none=True
+    )
     output_dir = os.fspath(output_dir)
     backup_dir = os.path.join(output_dir, BACKUP_DIR)
     if not resume and os.path.exists(backup_dir):
@@ -164,6 +175,7 @@ def fit_model(
         train_ds,
         validation_data=val_ds,
         epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
         shuffle=False,
         callbacks=all_callbacks,
         verbose=verbose,

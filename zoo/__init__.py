@@ -10,9 +10,11 @@ import layers  # noqa: F401  (registers the layers)
 import training.linear_warmup  # noqa: F401  (registers the schedules)
 import training.ppo_learner  # noqa: F401  (registers the PPO model)
 import training.warmup_cosine_decay  # noqa: F401
+import zoo.detection.losses  # noqa: F401  (registers the detector's losses)
 from zoo import (  # noqa: F401  (register the variants)
     actor_critic,
     attention_cnn,
+    attention_detector,
     cbam_cnn,
     ensemble,
     rnn_classifier,

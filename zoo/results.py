@@ -48,12 +48,17 @@ METRICS = {
     # Mean return of a policy over greedy evaluation episodes (split: how
     # many, e.g. "100 episodes").
     "mean_return": ("mean return", True, "quality"),
+    # COCO box mAP (pycocotools) at IoU 0.50:0.05:0.95, 0.5 and 0.75 (0-1).
+    "map": ("mAP@[.5:.95]", True, "quality"),
+    "map_50": ("mAP@0.5", True, "quality"),
+    "map_75": ("mAP@0.75", True, "quality"),
 }
 # The figure of quality that docs/models.md shows per task (default accuracy).
 QUALITY_METRICS = {
     "translation": "bleu",
     "headline_generation": "rougeL",
     "reinforcement_learning": "mean_return",
+    "object_detection": "map_50",
 }
 # The dataset whose accuracy `zoo list --details` shows by default.
 PRIMARY_DATASETS = {
@@ -62,6 +67,7 @@ PRIMARY_DATASETS = {
     "translation": "zoo_anki_fra_eng",
     "headline_generation": "zoo_ag_news_subset",
     "reinforcement_learning": "CartPole-v1",
+    "object_detection": "zoo_raccoon",
 }
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DIR = os.path.join(os.path.dirname(_HERE), "benchmarks", "results")
@@ -281,6 +287,8 @@ def format_value(row):
         return f"{row['value']:.2f} ms"
     if unit == "mean return":
         return f"{row['value']:.1f}"
+    if unit.startswith("mAP"):
+        return f"{row['value']:.2f} {unit}"
     if unit in ("BLEU", "chrF", "ROUGE-L"):
         return f"{row['value']:.1f} {unit}"
     return f"{row['value']:,.0f} {unit}"

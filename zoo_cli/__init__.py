@@ -1,17 +1,21 @@
-"""The `zoo` command: list, train, evaluate, tune, predict and export zoo models.
+"""The `zoo` command: list, train, evaluate, tune, predict, detect and export models.
 
     zoo list [--task T] [--pattern P] [--details [--sort COLUMN] [--format json]]
     zoo info MODEL [--format json]
     zoo train MODEL --dataset NAME [--epochs N] [--output DIR] [--metrics-json PATH]
               [--strategy multiworker]  (one process per machine, TF_CONFIG)
+    zoo train DETECTOR --dataset zoo_raccoon [--epochs N] [--steps-per-epoch S]
+              [--augmentation JSON]
     zoo train POLICY --env CartPole-v1 [--steps N] [--seed S] [--output DIR]
     zoo evaluate RUN --env CartPole-v1 [--episodes N]
     zoo evaluate MODEL_OR_PATH --dataset NAME [--weights PATH] [--metrics-json PATH]
+    zoo evaluate DETECTOR_RUN [--test-split S]  (COCO mAP; dataset of the run)
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
              [--ensemble K [--ensemble-method mean|fitted]]
              [--chief HOST:PORT | --worker HOST:PORT [--tuner-id ID]]
     zoo predict RUN_OR_FILE TEXT [TEXT ...] [--attention-map out.png]
     zoo translate RUN_OR_FILE TEXT [TEXT ...] [--beam-width K] [--attention-map out.png]
+    zoo detect RUN_OR_FILE IMAGE [IMAGE ...] [--output out.png] [--score-threshold T]
     zoo export MODEL_OR_PATH [--weights PATH] --output saved_models/NAME/VERSION
                [--quantize int8]
 
@@ -41,6 +45,18 @@ def _jit(value):
     if value.lower() not in choices:
         raise argparse.ArgumentTypeError(f"must be auto, true or false, not {value!r}")
     return choices[value.lower()]
+
+
+def _json_object(value):
+    import json
+
+    try:
+        parsed = json.loads(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"must be a JSON object ({e})") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, not {value!r}")
+    return parsed
 
 
 def _add_data_arguments(parser, batch_size=True, env=False):
@@ -80,6 +96,13 @@ def _add_fit_arguments(parser):
         "--no-augmentation",
         action="store_true",
         help="train without the model's data augmentation",
+    )
+    parser.add_argument(
+        "--augmentation",
+        type=_json_object,
+        metavar="JSON",
+        help="replaces the model's augmentation settings, e.g. "
+        '\'{"flip": true, "crop": 0.6}\' (training.box_augmentation for detectors)',
     )
     parser.add_argument("--optimizer", help="e.g. adam, adamw, sgd")
     parser.add_argument("--learning-rate", type=float)
@@ -129,8 +152,18 @@ def build_parser():
     _add_data_arguments(p, env=True)
     _add_fit_arguments(p)
     p.add_argument("--steps", type=int, help="policies: environment steps")
+    p.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        help="detectors: steps of an epoch (default: one pass over the images)",
+    )
     p.add_argument("--output", help="run folder (default runs/MODEL-DATASET)")
     p.add_argument("--no-resume", action="store_true", help="ignore a backup")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train again into an --output that holds a trained model",
+    )
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     p.add_argument(
         "--strategy",
@@ -201,6 +234,15 @@ def build_parser():
     p.add_argument("texts", nargs="+", metavar="TEXT")
     p.add_argument("--beam-width", type=int, help="default: the model's (1: greedy)")
     p.add_argument("--attention-map", help="PNG of source words against output words")
+
+    p = command("detect", "draw a trained detector's boxes on images")
+    p.add_argument("model", metavar="RUN_OR_FILE", help="run folder or .keras file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, ... files")
+    p.add_argument(
+        "--output", help="PNG of the boxes (several images: OUTPUT-NAME.png each)"
+    )
+    p.add_argument("--score-threshold", type=float, default=0.3)
+    p.add_argument("--max-detections", type=int, default=100)
 
     p = command("export", "write a TF Serving SavedModel")
     p.add_argument(

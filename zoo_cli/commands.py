@@ -29,7 +29,8 @@ from zoo.text_classifier import TextClassifier, text_classifier_for, tokenize
 
 IMAGE_TASK = "image_classification"
 TEXT_TASK = "text_classification"
-TASKS = (IMAGE_TASK, TEXT_TASK, *SEQ2SEQ_TASKS)
+DETECTION_TASK = "object_detection"
+TASKS = (IMAGE_TASK, TEXT_TASK, DETECTION_TASK, *SEQ2SEQ_TASKS)
 
 
 class CommandError(Exception):
@@ -87,7 +88,27 @@ def _max_length(spec):
 def _augmentation(args, spec):
     if spec is None or getattr(args, "no_augmentation", False):
         return None
+    if getattr(args, "augmentation", None) is not None:
+        return args.augmentation
     return spec.training.get("augmentation")
+
+
+def _check_detection_flags(args, spec):
+    """Raises if a flag of detectors or of image models goes to another task."""
+    if spec.task != DETECTION_TASK and getattr(args, "steps_per_epoch", None):
+        raise CommandError(
+            f"--steps-per-epoch goes with {DETECTION_TASK} models; {args.model} "
+            f"is a {spec.task} model."
+        )
+    if getattr(args, "steps_per_epoch", None) is not None:
+        check_positive_int("--steps-per-epoch", args.steps_per_epoch)
+    if spec.task not in (IMAGE_TASK, DETECTION_TASK) and (
+        getattr(args, "augmentation", None) is not None
+    ):
+        raise CommandError(
+            f"--augmentation goes with image and detection models; {args.model} "
+            f"is a {spec.task} model."
+        )
 
 
 def _load(args, batch_size, spec=None, validation_split=None, train_split=None):
@@ -137,6 +158,21 @@ def _evaluate(model, test_ds, metrics_json):
     print(f"test accuracy: {metrics['accuracy']:.4f}  loss: {metrics['loss']:.4f}")
     write_metrics(metrics, metrics_json)
     return metrics
+
+
+def check_new_run(output, args, model_file="model.keras"):
+    """Raises unless `output` is free for a new run or `--overwrite` is given.
+
+    A run folder that already holds a trained `model_file` is the user's;
+    training into it again would replace that model (a run that stopped
+    early holds a backup instead, which `zoo train` resumes).
+    """
+    path = os.path.join(output, model_file)
+    if os.path.exists(path) and not getattr(args, "overwrite", False):
+        raise CommandError(
+            f"{output} already holds a trained model ({path}): give another "
+            "--output, or --overwrite to train it again from scratch."
+        )
 
 
 def write_metrics(metrics, path):
@@ -220,6 +256,7 @@ def cmd_train(args):
 
         return policy.train_policy(args)
     spec = _spec(args.model)
+    _check_detection_flags(args, spec)
     strategy = getattr(args, "strategy", "none")
     if strategy != "none" and spec.task != IMAGE_TASK:
         raise CommandError(
@@ -236,6 +273,10 @@ def cmd_train(args):
         from zoo_cli import seq2seq
 
         return seq2seq.train(args, spec, batch_size, epochs, _optimizer_flags(args))
+    if spec.task == DETECTION_TASK:
+        from zoo_cli import detection
+
+        return detection.train(args, spec, batch_size, epochs, _optimizer_flags(args))
     if batch_size % workers:
         raise CommandError(
             f"--batch-size is the global batch: it must split evenly over the "
@@ -260,6 +301,7 @@ def cmd_train(args):
             val_ds = shard_by_batch(val_ds, batch_size, training=False)
     run = args.output or os.path.join("runs", f"{args.model}-{info.name}")
     output = worker_output(run, worker)
+    check_new_run(output, args)
     print(
         f"training {args.model} on {info.name} ({info.train_examples} examples, "
         f"{epochs} epochs) into {output}"
@@ -290,6 +332,10 @@ def cmd_evaluate(args):
     is_path = _is_path(args.model)
     if is_path and args.weights:
         raise CommandError("--weights goes with a model name, not a model file.")
+    if args.env is None and _is_detection(args.model, is_path):
+        from zoo_cli import detection
+
+        return detection.evaluate(args, is_path)
     if _check_env(args, None if is_path else zoo.get_model_spec(args.model)):
         from zoo_cli import policy
 
@@ -306,6 +352,10 @@ def cmd_evaluate(args):
         from zoo_cli import seq2seq
 
         return seq2seq.evaluate_file(args, model)
+    from zoo_cli import detection
+
+    if detection.is_detector(model):
+        return detection.evaluate(args, is_path, model)
     if args.beam_width is not None:
         raise CommandError("--beam-width goes with a translation or headline model.")
     default = spec.training.get("batch_size", 128) if spec else 128
@@ -339,10 +389,24 @@ def cmd_evaluate(args):
     return 0
 
 
+def _is_detection(target, is_path):
+    """Whether `zoo evaluate TARGET` scores a detector (a run folder or file
+    with a `detection.json`, or a registered detector's name)."""
+    if is_path:
+        from zoo_cli import detection
+
+        return detection.is_detection_run(target)
+    return zoo.get_model_spec(target).task == DETECTION_TASK
+
+
 def cmd_tune(args):
     _check_common(args)
     check_positive_int("--max-trials", args.max_trials)
     spec = _spec(args.model)
+    if spec.task == DETECTION_TASK:
+        raise CommandError(
+            f"tune searches classifiers; {args.model} is a {DETECTION_TASK} model."
+        )
     from zoo_cli.ensemble import check_ensemble_arguments, tune_ensemble
 
     check_ensemble_arguments(args, spec.task)
@@ -451,7 +515,7 @@ def cmd_predict(args):
         raise CommandError(
             f"{args.model} holds {model.name!r}, not a text model: predict takes "
             "the run folder or .keras file of a text model (serve image models "
-            "with `zoo export`)."
+            "with `zoo export`, run detectors with `zoo detect`)."
         )
     import tensorflow as tf
 
@@ -491,6 +555,12 @@ def cmd_translate(args):
     return seq2seq.translate(args, model)
 
 
+def cmd_detect(args):
+    from zoo_cli import detection
+
+    return detection.detect(args)
+
+
 def cmd_export(args):
     from zoo.export import export_model, update_serving_config
 
@@ -523,5 +593,6 @@ COMMANDS = {
     "tune": cmd_tune,
     "predict": cmd_predict,
     "translate": cmd_translate,
+    "detect": cmd_detect,
     "export": cmd_export,
 }

@@ -88,6 +88,9 @@ def train_policy(args):
     output = _get(args, "output", None) or os.path.join(
         "runs", f"{args.model}-{env.name}"
     )
+    from zoo_cli.commands import check_new_run
+
+    check_new_run(output, args, MODEL_FILE)
     verbose = _get(args, "verbose", 1)
     keras.utils.set_random_seed(seed)
     probe = _probe_actions(env.name)

@@ -19,7 +19,7 @@ from zoo.seq2seq.evaluation import (
     score_texts,
     translator_for,
 )
-from zoo_cli.commands import write_metrics
+from zoo_cli.commands import check_new_run, write_metrics
 
 
 def load(args, spec, batch_size, **kwargs):
@@ -81,6 +81,7 @@ def train(args, spec, batch_size, epochs, optimizer_flags):
         jit_compile=args.jit_compile,
     )
     output = args.output or os.path.join("runs", f"{args.model}-{info.name}")
+    check_new_run(output, args)
     print(
         f"training {args.model} on {info.name} ({info.train_examples} pairs, "
         f"{epochs} epochs) into {output}"

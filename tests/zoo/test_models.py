@@ -13,6 +13,7 @@ import zoo
 from layers._transformer import TransformerBlock
 from tests.sweeps import smallest_per_family, sweep_params
 from zoo.attention_maps import attention_maps, find_attention_layer
+from zoo.detection.losses import centernet_losses
 
 # A shape that no variant uses by default: non-square, 3 channels; every patch
 # size in the zoo (4, 7) divides it.
@@ -57,6 +58,11 @@ def _seq2seq_inputs(model, n, seed):
     return tokens
 
 
+def _pixel_inputs(model, n, seed):
+    """Images of pixels in [0, 255], the detectors' input range."""
+    return 255.0 * _image_inputs(model, n, seed)
+
+
 def _observation_inputs(model, n, seed):
     """Observation windows, row `i` starting with `i % window` zero (padding) rows."""
     from zoo.export.policy import example_windows
@@ -73,6 +79,21 @@ def _policy_targets(model, x, n):
     num_actions = model.get_layer("logits").units
     returns = np.linspace(-1.0, 2.0, n).astype("float32")
     return {"logits": np.arange(n) % num_actions, "value": returns}
+
+
+def _detection_targets(model, x, n):
+    """CenterNet targets of one box per image, class `i % num_classes`."""
+    from zoo.detection.targets import centernet_targets
+
+    _, height, width, num_classes = model.output["heatmap"].shape
+    boxes = np.array([[0.1, 0.2, 0.6, 0.9], [0.3, 0.05, 0.95, 0.5]], "float32")
+    targets = [
+        centernet_targets(
+            boxes[i % 2][None], [i % num_classes], (height, width), num_classes
+        )
+        for i in range(n)
+    ]
+    return {k: np.stack([np.asarray(t[k]) for t in targets]) for k in targets[0]}
 
 
 def _token_labels(model, x, n):
@@ -95,6 +116,7 @@ SAMPLE_INPUTS = {
     "translation": _seq2seq_inputs,
     "headline_generation": _seq2seq_inputs,
     "reinforcement_learning": _observation_inputs,
+    "object_detection": _pixel_inputs,
 }
 LABELS = {
     "image_classification": _class_labels,
@@ -102,6 +124,7 @@ LABELS = {
     "translation": _token_labels,
     "headline_generation": _token_labels,
     "reinforcement_learning": _policy_targets,
+    "object_detection": _detection_targets,
 }
 INPUT_NAMES = {
     "image_classification": ("image",),
@@ -109,6 +132,7 @@ INPUT_NAMES = {
     "translation": ("source", "target"),
     "headline_generation": ("source", "target"),
     "reinforcement_learning": ("observations",),
+    "object_detection": ("image",),
 }
 OTHER_CONFIG = {
     "image_classification": dict(input_shape=OTHER_SHAPE, num_classes=OTHER_CLASSES),
@@ -118,6 +142,8 @@ OTHER_CONFIG = {
     "reinforcement_learning": dict(
         observation_size=3, window=5, num_actions=OTHER_CLASSES
     ),
+    # Non-square, a multiple of every detector's largest stride (32).
+    "object_detection": dict(input_shape=(96, 64, 3), num_classes=OTHER_CLASSES),
 }
 OTHER_EXTRA = {"translation": 4, "headline_generation": 4}
 # The builder argument that sets the width of a task's logits (default
@@ -127,14 +153,19 @@ LOGITS_WIDTH = {
     "headline_generation": "target_vocabulary_size",
     "reinforcement_learning": "num_actions",
 }
-# Tasks whose models output a dict (the logits under "logits") and the
-# compile loss of each output; the others output logits alone.
+# The output (and the layer that makes it) holding the logits of a task's
+# dict outputs, where it is not "logits": a detector's class heatmap.
+LOGITS_OUTPUT = {"object_detection": "heatmap"}
+# Tasks whose models output a dict (the logits under `LOGITS_OUTPUT`, default
+# "logits") and the compile loss of each output; the others output logits
+# alone.
 _SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 DICT_OUTPUT_LOSSES = {
     "reinforcement_learning": {
         "logits": _SPARSE_CE,
         "value": keras.losses.MeanSquaredError(),
     },
+    "object_detection": centernet_losses()["loss"],
 }
 # Weights whose gradient is zero by construction, as substrings of their paths:
 # dot-product attention's softmax is invariant to a constant added to every
@@ -151,8 +182,10 @@ def _numpy(outputs):
     return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
 
 
-def _logits(outputs):
-    return outputs["logits"] if isinstance(outputs, dict) else outputs
+def _logits(outputs, task):
+    if isinstance(outputs, dict):
+        return outputs[LOGITS_OUTPUT.get(task, "logits")]
+    return outputs
 
 
 def _assert_outputs(assert_fn, got, expected, **kwargs):
@@ -210,13 +243,15 @@ def test_default_build_and_forward(name):
     spec = zoo.get_model_spec(name)
     model = zoo.build_model(name)
     assert sorted(t.name for t in model.inputs) == sorted(INPUT_NAMES[spec.task])
-    assert "logits" in _output_layers(model)
+    assert LOGITS_OUTPUT.get(spec.task, "logits") in _output_layers(model)
     x = _inputs(model, name)
     outputs = _numpy(model(x, training=False))
-    logits = _logits(outputs)
+    logits = _logits(outputs, spec.task)
     width = spec.config[LOGITS_WIDTH.get(spec.task, "num_classes")]
     if isinstance(x, dict):  # one distribution over the target vocabulary per step
         expected = (*x["target"].shape, width)
+    elif logits.ndim == 4:  # a detector's heatmap: one cell per 4x4 pixels
+        expected = (2, x.shape[1] // 4, x.shape[2] // 4, width)
     else:
         expected = (2, width)
     assert logits.shape == expected
@@ -294,7 +329,7 @@ def test_other_config_trains_and_round_trips(name, tmp_path):
     assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
     expected = _numpy(model(x, training=False))
-    assert _logits(expected).shape[-1] == OTHER_CLASSES + OTHER_EXTRA.get(task, 0)
+    assert _logits(expected, task).shape[-1] == OTHER_CLASSES + OTHER_EXTRA.get(task, 0)
     assert all(np.all(np.isfinite(e)) for e in keras.tree.flatten(expected))
     path = os.path.join(tmp_path, f"{name}.keras")
     model.save(path)
@@ -311,12 +346,14 @@ def test_other_config_trains_and_round_trips(name, tmp_path):
 @pytest.mark.parametrize("name", sweep_params(zoo.list_models()))
 def test_mixed_precision_logits_are_float32(name):
     keras.config.set_dtype_policy("mixed_bfloat16")
+    task = zoo.get_model_spec(name).task
     model = zoo.build_model(name)
     outputs = model(_inputs(model, name), training=False)
     for output in keras.tree.flatten(outputs):
         assert keras.backend.standardize_dtype(output.dtype) == "float32"
         assert np.all(np.isfinite(keras.ops.convert_to_numpy(output)))
-    assert model.get_layer("logits").compute_dtype == "float32"
+    logits_layer = model.get_layer(LOGITS_OUTPUT.get(task, "logits"))
+    assert logits_layer.compute_dtype == "float32"
 
 
 @pytest.mark.parametrize("name", _image_models())

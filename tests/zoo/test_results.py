@@ -129,6 +129,9 @@ def test_format_value():
         "0.5 chrF",
         "0 examples/s",
         "0.50 ms",
+        "0.50 mAP@[.5:.95]",
+        "0.50 mAP@0.5",
+        "0.50 mAP@0.75",
         "0.5",  # a policy's mean return
         "0.5 ROUGE-L",
     ]

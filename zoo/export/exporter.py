@@ -16,9 +16,10 @@ from zoo.export.tasks import serving_signatures
 from zoo.model_files import load_weights
 
 _DEFAULT_TASK = "image_classification"
-# Tasks recognized by a model's input names (a policy saved by `zoo train`
-# is a plain functional model).
+# Tasks recognized by a model's input or output names (a policy or a detector
+# saved by `zoo train` is a plain functional model).
 _TASKS_BY_INPUTS = {("observations",): "reinforcement_learning"}
+_TASKS_BY_OUTPUTS = {("heatmap", "offset", "size"): "object_detection"}
 
 
 def export_model(
@@ -47,7 +48,9 @@ def export_model(
             Without it, the model is exported as built.
         task: the task of a `keras.Model` (default: the model's `task`
             attribute, else `"reinforcement_learning"` for a model whose one
-            input is `"observations"`, else `"image_classification"`); for a
+            input is `"observations"`, `"object_detection"` for one whose
+            outputs are `"heatmap"`, `"offset"` and `"size"`, else
+            `"image_classification"`); for a
             registered name it must be omitted or match the name's task.
         quantize: `None`, or `"int8"`: export a quantized copy
             (`zoo.export.quantization.quantized_copy`; the model passed is
@@ -108,7 +111,7 @@ def _resolve_model(model_or_name, task, overrides):
                 f"Received: overrides={sorted(overrides)}"
             )
         # A model may name its task (`TextClassifier.task`, `Translator.task`).
-        default = getattr(model_or_name, "task", None) or _task_by_inputs(model_or_name)
+        default = getattr(model_or_name, "task", None) or _task_by_names(model_or_name)
         return model_or_name.name, model_or_name, task or default
     if not isinstance(model_or_name, str):
         raise TypeError(
@@ -126,14 +129,18 @@ def _resolve_model(model_or_name, task, overrides):
     return model_or_name, build_model(model_or_name, **overrides), spec.task
 
 
-def _task_by_inputs(model):
-    """The task its input names say (a functional model), else the default."""
+def _task_by_names(model):
+    """The task its input or output names say (a functional model), else the
+    default."""
     try:
         inputs = model.inputs  # A subclassed model may have none.
+        outputs = tuple(sorted(model.output_names or ()))
     except AttributeError:
         return _DEFAULT_TASK
     names = tuple(t.name.split(":")[0] for t in inputs or ())
-    return _TASKS_BY_INPUTS.get(names, _DEFAULT_TASK)
+    if names in _TASKS_BY_INPUTS:
+        return _TASKS_BY_INPUTS[names]
+    return _TASKS_BY_OUTPUTS.get(outputs, _DEFAULT_TASK)
 
 
 def _save(model, signatures, output_dir):

@@ -71,11 +71,11 @@ def image_classification_signatures(model):
 
     @tf.function(input_signature=[image_spec], autograph=False)
     def serving_default(image):
-        return classify(_checked_image(image, shape))
+        return classify(checked_image(image, shape))
 
     @tf.function(input_signature=[image_spec], autograph=False)
     def serving_xla(image):
-        return classify_xla(_checked_image(image, shape))
+        return classify_xla(checked_image(image, shape))
 
     def make_image(batch_size, seed):
         rng = np.random.default_rng(seed)
@@ -155,14 +155,26 @@ def batch_shape_check(tensor, name, shape, note=""):
     )
 
 
-def _checked_image(image, shape):
+def checked_image(image, shape, high=1.0):
+    """`image` after in-graph checks of its shape and values.
+
+    Args:
+        image: the float32 `image` input of a request.
+        shape: the `(H, W, C)` of one image.
+        high: the largest pixel value (1 for the classifiers, 255 for the
+            detectors).
+
+    Returns:
+        `image`, once a batch (>= 1) of `shape` holding values in
+        `[0, high]` (no NaN); otherwise the graph fails naming the input.
+    """
     check_shape = batch_shape_check(image, "image", shape)
     with tf.control_dependencies([check_shape]):
-        in_range = tf.reduce_all(tf.logical_and(image >= 0.0, image <= 1.0))
+        in_range = tf.reduce_all(tf.logical_and(image >= 0.0, image <= high))
         check_range = tf.debugging.Assert(
             in_range,
             [
-                "Input `image` must hold float32 values in [0, 1] (no NaN). "
+                f"Input `image` must hold float32 values in [0, {high:g}] (no NaN). "
                 "Received min and max:",
                 tf.strings.as_string(tf.reduce_min(image)),
                 tf.strings.as_string(tf.reduce_max(image)),
@@ -173,7 +185,7 @@ def _checked_image(image, shape):
 
 
 def _bytes_signature(model, classify, shape):
-    height, width, channels = shape
+    channels = shape[-1]
 
     @tf.function(
         input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")],
@@ -199,14 +211,33 @@ def _bytes_signature(model, classify, shape):
         )
         return _classifier_outputs(model, pixels.astype(np.float32) / 255.0)
 
-    png = tf.io.encode_png(np.zeros((height, width, channels), np.uint8)).numpy()
-    jpeg = tf.io.encode_jpeg(np.zeros((height, width, channels), np.uint8)).numpy()
+    return ServingSignature(
+        "serving_bytes",
+        serving_bytes,
+        make_example=make_bytes,
+        reference=reference,
+        bad_requests=bad_image_bytes_requests(shape),
+    )
+
+
+def bad_image_bytes_requests(shape):
+    """The bad requests of an `image_bytes` input checked by `checked_image_bytes`.
+
+    Args:
+        shape: `(H, W, C)` of the (valid) images to corrupt, `C` 1 or 3.
+
+    Returns:
+        A tuple of `(description, inputs, error_pattern)` (see
+        `ServingSignature.bad_requests`).
+    """
+    png = tf.io.encode_png(np.zeros(shape, np.uint8)).numpy()
+    jpeg = tf.io.encode_jpeg(np.zeros(shape, np.uint8)).numpy()
     # Small files whose headers claim 8000x8000 pixels.
     big_png = with_png_size(png, 8000, 8000)
     big_jpeg = with_jpeg_size(jpeg, 8000, 8000)
     not_image = "Input `image_bytes` must hold PNG or JPEG images"
     big = r"more than \d+ pixels .*at index:\] \[\d\] \[height x width:\] \[8000x8000\]"
-    bad_requests = (
+    return (
         ("empty string", {"image_bytes": _strings([png, b""])}, "empty string"),
         ("no image", {"image_bytes": _strings([])}, "at least one image"),
         ("text", {"image_bytes": _strings([b"not an image"])}, not_image),
@@ -217,17 +248,22 @@ def _bytes_signature(model, classify, shape):
         ("floats", {"image_bytes": np.zeros(1, np.float32)}, "string"),
         ("no input", {}, "image_bytes"),
     )
-    return ServingSignature(
-        "serving_bytes",
-        serving_bytes,
-        make_example=make_bytes,
-        reference=reference,
-        bad_requests=bad_requests,
-    )
 
 
-def _decoded_images(image_bytes, shape):
-    height, width, channels = shape
+def checked_image_bytes(image_bytes):
+    """`image_bytes` after in-graph checks, before anything is decoded.
+
+    The batch must hold at least one string; each must be non-empty, start
+    like a PNG or a JPEG, and have a header claiming at most
+    `MAX_IMAGE_PIXELS` pixels (height x width). Otherwise the graph fails
+    with a message naming the input and the index of the bad image.
+
+    Args:
+        image_bytes: the tf.string `(None,)` `image_bytes` input of a request.
+
+    Returns:
+        `image_bytes`, once checked.
+    """
     check_batch = tf.debugging.Assert(
         tf.size(image_bytes) > 0, ["Input `image_bytes` must hold at least one image."]
     )
@@ -274,7 +310,12 @@ def _decoded_images(image_bytes, shape):
         ],
     )
     with tf.control_dependencies([check_size]):
-        image_bytes = tf.identity(image_bytes)
+        return tf.identity(image_bytes)
+
+
+def _decoded_images(image_bytes, shape):
+    height, width, channels = shape
+    image_bytes = checked_image_bytes(image_bytes)
 
     def decode(encoded):
         # Decoded as uint8 and resized to float32 at the model size: the full

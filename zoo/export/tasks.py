@@ -1,6 +1,7 @@
 """Serving signatures per task: supporting a task means one builder here."""
 
 from zoo.export.image_classification import image_classification_signatures
+from zoo.export.object_detection import object_detection_signatures
 from zoo.export.policy import policy_signatures
 from zoo.export.seq2seq import seq2seq_signatures
 from zoo.export.text_classification import text_classification_signatures
@@ -11,6 +12,7 @@ SIGNATURE_BUILDERS = {
     "text_classification": text_classification_signatures,
     "translation": seq2seq_signatures,
     "headline_generation": seq2seq_signatures,
+    "object_detection": object_detection_signatures,
     "reinforcement_learning": policy_signatures,
 }
 
