@@ -149,3 +149,56 @@ def test_detection_flags_go_with_their_tasks(capsys):
     assert "--augmentation goes with image and detection" in capsys.readouterr().err
     assert main(["tune", MODEL, "--dataset", "zoo_raccoon", "--max-trials", "1"]) == 1
     assert "tune searches classifiers" in capsys.readouterr().err
+
+
+def test_readme_detection_request_reads_as_tf_serving_reads_it(trained, tmp_path):
+    """The README's REST body for `serving_bytes` (a base64 JPEG), decoded as
+    TF Serving decodes `{"b64": ...}`, answers boxes on the original photo
+    that match the Python model's detections."""
+    import base64
+    import re
+
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo_cli.detection import detections_of
+    from zoo_cli.detection import prepare_image as letterboxed
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## A detection from training to a served request")[1]
+    body = re.search(r"-d \"(\{.*\})\"", section).group(1).replace('\\"', '"')
+    body = body.replace(
+        "$(base64 -w0 ../shared/data/raccoon/images/raccoon-1.jpg)", "B64"
+    )
+    request = json.loads(body)
+    assert request["signature_name"] == "serving_bytes"
+    (instance,) = request["instances"]
+    assert instance == {"image_bytes": {"b64": "B64"}}
+    encoded = base64.b64encode(PHOTO.read_bytes()).decode()
+
+    run, _ = trained
+    target = tmp_path / MODEL / "1"
+    assert main(["export", str(run), "--output", str(target)]) == 0
+    served = tf.saved_model.load(str(target)).signatures["serving_bytes"]
+    answer = served(image_bytes=tf.constant([base64.b64decode(encoded)]))
+    assert set(answer) == {"boxes", "scores", "classes", "num_detections"}
+    count = int(answer["num_detections"][0])
+    assert count > 0, "the 2-step detector has no score above the threshold"
+    boxes = answer["boxes"][0, :count].numpy()
+    assert np.all((boxes >= 0) & (boxes <= 1))
+
+    from zoo.export.object_detection import SCORE_THRESHOLD
+    from zoo.model_files import load_model_file
+
+    model = load_model_file(str(run))
+    # Decoded as the graph decodes it (PIL's JPEG decoder differs slightly).
+    image = tf.io.decode_jpeg(PHOTO.read_bytes(), channels=3).numpy()
+    outputs = model.predict_on_batch(tf.stack([letterboxed(image, 64)]))
+    (found,) = detections_of(outputs, [image.shape[:2]], 64, 100, SCORE_THRESHOLD)
+    # Non-maximum suppression only drops boxes: each served box is one of the
+    # Python model's, with its score.
+    for box, score in zip(boxes, answer["scores"][0, :count].numpy(), strict=True):
+        same = (np.abs(found["scores"] - score) < 1e-5) & np.all(
+            np.abs(found["boxes"] - box) < 1e-4, axis=1
+        )
+        assert same.any(), (box, score, found)

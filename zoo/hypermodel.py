@@ -7,6 +7,7 @@ from training.choices import SCHEDULES
 from training.fit import compile_model, sequence_loss
 from training.optimizers import build_optimizer
 from training.recipes import default_step_boundaries, optimizer_arguments
+from zoo.detection.losses import centernet_losses
 from zoo.registry import (
     SEQ2SEQ_TASKS,
     build_model,
@@ -14,6 +15,8 @@ from zoo.registry import (
     get_model_spec,
     merged_config,
 )
+
+DETECTION_TASK = "object_detection"
 
 
 class ZooHyperModel(keras_tuner.HyperModel):
@@ -83,6 +86,15 @@ class ZooHyperModel(keras_tuner.HyperModel):
             optimizer_args = optimizer_arguments(optimizer_args, self.train_steps)
         optimizer = build_optimizer(**optimizer_args)
         task = get_model_spec(self.model_name).task
+        if task == DETECTION_TASK:
+            # Heatmap, size and offset outputs: CenterNet's weighted losses.
+            return compile_model(
+                model,
+                optimizer,
+                metrics=[],
+                jit_compile=self.jit_compile,
+                **centernet_losses(),
+            )
         # Seq2seq labels are padded with 0, which the loss must skip.
         loss = sequence_loss() if task in SEQ2SEQ_TASKS else None
         compile_model(model, optimizer, loss=loss, jit_compile=self.jit_compile)

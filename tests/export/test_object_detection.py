@@ -225,11 +225,13 @@ def test_untrained_detector_answers_valid_detections(tiny):
     outputs = _call(signatures["serving_default"], image=images)
     _assert_valid(outputs, 2, num_classes)
     assert outputs["num_detections"].min() > 0, "some detections, not vacuous"
+    # A 1 x 1 image, a 3 x 500 strip and a 12-megapixel photo.
+    photo = tf.io.encode_jpeg(np.full((3000, 4000, 3), 90, np.uint8)).numpy()
     encoded = _bytes(
-        _png(np.full((1, 1, 3), 200)), _png(rng.integers(0, 256, (3, 500, 3)))
+        _png(np.full((1, 1, 3), 200)), _png(rng.integers(0, 256, (3, 500, 3))), photo
     )
     _assert_valid(
-        _call(signatures["serving_bytes"], image_bytes=encoded), 2, num_classes
+        _call(signatures["serving_bytes"], image_bytes=encoded), 3, num_classes
     )
 
 

@@ -210,3 +210,24 @@ def test_trial_warmup_is_capped_like_zoo_train():
     for step, rate in [(1, 0.001), (2, 0.002), (11, 0.001), (20, 0.0)]:
         optimizer.iterations.assign(step)
         assert float(optimizer.learning_rate) == pytest.approx(rate, abs=1e-9)
+
+
+def test_detector_hypermodel_compiles_centernet_losses():
+    """A detector trial trains on CenterNet targets (dict outputs), not on
+    the classifiers' sparse cross-entropy."""
+    import numpy as np
+
+    from zoo.detection.losses import HeatmapFocalLoss
+    from zoo.detection.targets import centernet_targets
+
+    model = zoo.get_hypermodel("attention_detector_tiny", num_classes=2).build(
+        kt.HyperParameters()
+    )
+    assert isinstance(model.loss["heatmap"], HeatmapFocalLoss)
+    boxes = np.array([[0.2, 0.2, 0.6, 0.7]], np.float32)
+    targets = centernet_targets(boxes, np.array([1], np.int32), (16, 16), 2)
+    targets = {k: np.asarray(v)[None] for k, v in targets.items()}
+    image = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3))
+    logs = model.train_on_batch(image.astype(np.float32), targets, return_dict=True)
+    assert {"heatmap_loss", "size_loss", "offset_loss"} <= set(logs)
+    assert np.isfinite(logs["loss"]) and logs["loss"] > 0
