@@ -331,12 +331,13 @@ def main(argv=None):
     report = (
         f"## Detection benchmark ({mode}), {stamp}\n\n"
         f"Machine: {machine()}.\n"
-        f"Command: `{command}`. Training: `zoo train` from scratch, seed "
-        f"{args.seed}, {policy}, the variant's recommended settings"
+        f"Command: `{command}`. Runs this script trains: `zoo train` from "
+        f"scratch, seed {args.seed}, {policy}, the variant's recommended settings"
         + ("" if changed == "{}" else f" changed by {changed}")
         + "; runs given with --raccoon-run / --coco128-run are scored as they "
-        "are. mAP: pycocotools COCOeval on the original images (boxes mapped "
-        "back from the letterbox), the 100 best heatmap peaks per image, no "
+        "are (their precision is the table's). mAP: pycocotools COCOeval on "
+        "the original images (boxes mapped back from the letterbox), the 100 "
+        "best heatmap peaks per image, no "
         "NMS. Speed: the exported SavedModel's `serving_default` (decoding and "
         f"NMS included), float32, median of {REPEATS[mode][0]} calls at batch 1 "
         f"and {REPEATS[mode][1]} at batch {SPEED_BATCH}, letterboxed test "
