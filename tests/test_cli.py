@@ -628,6 +628,7 @@ def test_train_refuses_a_run_folder_that_holds_a_model(fixture, request, capsys)
         argv += ["--data-dir", request.getfixturevalue(fixture)[1]]
     else:
         argv += ["--data-dir", request.getfixturevalue("mnist_dir"), *TINY]
+    capsys.readouterr()  # what the fixtures' training printed
     assert main([*argv, "--epochs", "1", "--output", str(run), "--verbose", "0"]) == 1
     err = capsys.readouterr().err
     assert f"{run} already holds a trained model" in err and "--overwrite" in err

@@ -147,8 +147,45 @@ def test_detection_flags_go_with_their_tasks(capsys):
     argv = ["train", "transformer_classifier_tiny", "--dataset", "zoo_sst2"]
     assert main([*argv, "--augmentation", '{"flip": true}']) == 1
     assert "--augmentation goes with image and detection" in capsys.readouterr().err
-    assert main(["tune", MODEL, "--dataset", "zoo_raccoon", "--max-trials", "1"]) == 1
-    assert "tune searches classifiers" in capsys.readouterr().err
+    argv = ["tune", "cbam_cnn_tiny", "--dataset", "mnist", "--max-trials", "1"]
+    assert main([*argv, "--steps-per-epoch", "2"]) == 1
+    assert "--steps-per-epoch goes with object_detection" in capsys.readouterr().err
+    argv = ["tune", MODEL, "--dataset", "zoo_raccoon", "--max-trials", "1"]
+    assert main([*argv, "--ensemble", "2"]) == 1
+    assert "detectors have no ensemble" in capsys.readouterr().err
+
+
+def test_tune_a_detector_saves_a_run_that_evaluate_and_detect_take(
+    data_dir, tmp_path, capsys
+):
+    """Two trials of 2 steps minimise val_loss; the best model is a run folder."""
+    argv = ["tune", MODEL, "--dataset", "zoo_raccoon", "--data-dir", data_dir]
+    argv += ["--manual-dir", str(RACCOON), "--max-trials", "2"]
+    argv += ["--steps-per-epoch", "2", "--batch-size", "4", *TEST, "--verbose", "0"]
+    argv += ["--directory", str(tmp_path), "--project-name", "p"]
+    metrics = tmp_path / "metrics.json"
+    assert main([*argv, "--metrics-json", str(metrics)]) == 0
+    printed = capsys.readouterr().out
+    assert "best hyperparameters:" in printed and "mAP@0.5" in printed
+    trials = [
+        json.loads(t.read_text()) for t in (tmp_path / "p").glob("trial_*/trial.json")
+    ]
+    assert len(trials) == 2
+    for trial in trials:
+        val_loss = trial["metrics"]["metrics"]["val_loss"]["observations"]
+        assert trial["score"] > 0
+        assert trial["score"] == pytest.approx(val_loss[0]["value"][0])
+    lowest = min(trials, key=lambda t: t["score"])
+    best = tmp_path / "p" / "best_model.keras"
+    info = json.loads((tmp_path / "p" / "detection.json").read_text())
+    assert info["class_names"] == ["raccoon"] and info["steps_per_epoch"] == 2
+    assert info["tuned"] == lowest["hyperparameters"]["values"]
+    tuned = json.loads(metrics.read_text())
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(best), *TEST, "--metrics-json", str(out)]) == 0
+    assert json.loads(out.read_text())["loss"] == pytest.approx(tuned["loss"], rel=1e-4)
+    assert main(["detect", str(best), str(PHOTO), "--score-threshold", "0"]) == 0
+    assert "raccoon\t" in capsys.readouterr().out
 
 
 def test_readme_detection_request_reads_as_tf_serving_reads_it(trained, tmp_path):

@@ -35,6 +35,7 @@ def tune(
     tuner_id=None,
     worker_timeout=60.0,
     heartbeat_seconds=5.0,
+    steps_per_epoch=None,
 ):
     """Random search over a hypermodel's space; resumable, or distributed.
 
@@ -82,6 +83,8 @@ def tune(
             dead.
         heartbeat_seconds: worker: seconds between two heartbeats while it
             trains (below `worker_timeout`).
+        steps_per_epoch: batches of a trial's epoch; needed when `train_ds`
+            is endless (detection batches), `None` for one pass.
 
     Returns:
         The `keras_tuner.RandomSearch` tuner (see `get_best_hyperparameters`,
@@ -103,6 +106,9 @@ def tune(
         )
     worker_timeout = check_float("worker_timeout", worker_timeout)
     heartbeat_seconds = check_float("heartbeat_seconds", heartbeat_seconds)
+    fit = dict(epochs=epochs, verbose=verbose, callbacks=callbacks)
+    if steps_per_epoch is not None:
+        fit["steps_per_epoch"] = check_positive_int("steps_per_epoch", steps_per_epoch)
     arguments = dict(
         objective=objective,
         max_trials=max_trials,
@@ -130,19 +136,18 @@ def tune(
                 heartbeat_seconds=heartbeat_seconds,
                 **arguments,
             )
-            _search(tuner, train_ds, val_ds, epochs, verbose, callbacks)
+            _search(tuner, train_ds, val_ds, **fit)
         return tuner
     tuner = keras_tuner.RandomSearch(hypermodel, overwrite=not resume, **arguments)
-    _search(tuner, train_ds, val_ds, epochs, verbose, callbacks)
+    _search(tuner, train_ds, val_ds, **fit)
     return tuner
 
 
-def _search(tuner, train_ds, val_ds, epochs, verbose, callbacks):
+def _search(tuner, train_ds, val_ds, callbacks, **fit):
     tuner.search(
         train_ds,
         validation_data=val_ds,
-        epochs=epochs,
         shuffle=False,
         callbacks=[keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
-        verbose=verbose,
+        **fit,
     )

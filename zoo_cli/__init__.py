@@ -11,6 +11,7 @@
     zoo evaluate MODEL_OR_PATH --dataset NAME [--weights PATH] [--metrics-json PATH]
     zoo evaluate DETECTOR_RUN [--test-split S]  (COCO mAP; dataset of the run)
     zoo tune MODEL --dataset NAME --max-trials N [--resume] [--epochs N]
+             [--objective val_accuracy]  (detectors: val_loss, [--steps-per-epoch S])
              [--ensemble K [--ensemble-method mean|fitted]]
              [--chief HOST:PORT | --worker HOST:PORT [--tuner-id ID]]
     zoo predict RUN_OR_FILE TEXT [TEXT ...] [--attention-map out.png]
@@ -190,7 +191,16 @@ def build_parser():
     p.add_argument("--train-split", help="tfds split to tune on (default train)")
     p.add_argument("--validation-split", type=float, default=0.1)
     p.add_argument("--no-augmentation", action="store_true")
-    p.add_argument("--objective", default="val_accuracy")
+    p.add_argument(
+        "--objective",
+        help="metric of the validation split to optimise (default val_accuracy; "
+        "val_loss for detectors)",
+    )
+    p.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        help="detectors: steps of a trial's epoch (default: one pass over the images)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     p.add_argument(

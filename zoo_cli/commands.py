@@ -403,14 +403,15 @@ def cmd_tune(args):
     _check_common(args)
     check_positive_int("--max-trials", args.max_trials)
     spec = _spec(args.model)
+    _check_detection_flags(args, spec)
+    _check_distributed(args)
     if spec.task == DETECTION_TASK:
-        raise CommandError(
-            f"tune searches classifiers; {args.model} is a {DETECTION_TASK} model."
-        )
+        from zoo_cli.detection_tuning import tune_detector
+
+        return tune_detector(args, spec)
     from zoo_cli.ensemble import check_ensemble_arguments, tune_ensemble
 
     check_ensemble_arguments(args, spec.task)
-    _check_distributed(args)
     set_precision(args.precision)
     batch_size = _default(args.batch_size, spec.training.get("batch_size", 128))
     train_ds, test_ds, info = _load(
@@ -442,34 +443,11 @@ def cmd_tune(args):
         hypermodel,
         train_ds,
         val_ds,
-        max_trials=args.max_trials,
-        directory=args.directory,
         project_name=project,
-        epochs=args.epochs,
-        resume=args.resume,
-        objective=args.objective,
-        seed=args.seed,
-        verbose=args.verbose,
-        chief=args.chief,
-        worker=args.worker,
-        tuner_id=args.tuner_id,
-        worker_timeout=args.worker_timeout,
+        objective=args.objective or "val_accuracy",
+        **tuner_flags(args),
     )
-    if args.worker:
-        trials = ", ".join(tuner.trials_run) or "none"
-        print(f"worker {tuner.tuner_id}: the search is over; ran trials {trials}")
-        return 0
-    best_trial = tuner.oracle.get_best_trials(1)
-    if not best_trial:
-        raise CommandError(f"No trial of {project!r} completed.")
-    best = best_trial[0].hyperparameters
-    print(f"best hyperparameters: {json.dumps(best.values, sort_keys=True)}")
-    if args.chief and not _has_checkpoint(tuner, best_trial[0]):
-        print(
-            f"The best trial's checkpoint is not in {tuner.project_dir} (the "
-            "workers keep them in their --directory): share that folder to get "
-            "best_model.keras here."
-        )
+    if best_hyperparameters(args, tuner, project) is None:
         return 0
     model = tuner.get_best_models(1)[0]
     if text:
@@ -505,8 +483,37 @@ def _check_distributed(args):
         )
 
 
-def _has_checkpoint(tuner, trial):
-    return os.path.exists(tuner._get_checkpoint_fname(trial.trial_id))
+def tuner_flags(args):
+    """The `training.tuning.tune` arguments that `zoo tune` takes as they are."""
+    names = ("max_trials", "directory", "epochs", "resume", "seed", "verbose")
+    names += ("chief", "worker", "tuner_id", "worker_timeout")
+    return {name: getattr(args, name) for name in names}
+
+
+def best_hyperparameters(args, tuner, project):
+    """The best trial's hyperparameter values, printed; None where none is here.
+
+    A worker's search ends with nothing to save, and a chief whose workers
+    keep the checkpoints in their own `--directory` has no model to load.
+    """
+    if args.worker:
+        trials = ", ".join(tuner.trials_run) or "none"
+        print(f"worker {tuner.tuner_id}: the search is over; ran trials {trials}")
+        return None
+    best_trial = tuner.oracle.get_best_trials(1)
+    if not best_trial:
+        raise CommandError(f"No trial of {project!r} completed.")
+    best = dict(sorted(best_trial[0].hyperparameters.values.items()))
+    print(f"best hyperparameters: {json.dumps(best)}")
+    checkpoint = tuner._get_checkpoint_fname(best_trial[0].trial_id)
+    if not os.path.exists(checkpoint):
+        print(
+            f"The best trial's checkpoint is not in {tuner.project_dir} (the "
+            "workers keep them in their --directory): share that folder to get "
+            "best_model.keras here."
+        )
+        return None
+    return best
 
 
 def cmd_predict(args):

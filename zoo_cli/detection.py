@@ -213,7 +213,7 @@ def _augmentation(args, spec):
     return spec.training.get("augmentation")
 
 
-def _spec_size(spec):
+def spec_size(spec):
     shape = spec.config.get("input_shape") or (None, None)
     if shape[0] is None or shape[0] != shape[1]:
         raise CommandError(
@@ -223,9 +223,12 @@ def _spec_size(spec):
     return int(shape[0])
 
 
-def train(args, spec, batch_size, epochs, optimizer_flags):
-    """`zoo train` of a detector: fits, saves the run, evaluates the test split."""
-    size = _spec_size(spec)
+def load(args, spec, size, batch_size):
+    """The flags' detection data: `(train, test, info, steps_per_epoch)`.
+
+    An epoch is `--steps-per-epoch` batches, or one pass over the training
+    images without it (the training batches repeat without end).
+    """
     train_ds, test, info = load_detection(
         args.dataset,
         size,
@@ -241,6 +244,13 @@ def train(args, spec, batch_size, epochs, optimizer_flags):
     steps_per_epoch = args.steps_per_epoch or math.ceil(
         info.train_examples / batch_size
     )
+    return train_ds, test, info, steps_per_epoch
+
+
+def train(args, spec, batch_size, epochs, optimizer_flags):
+    """`zoo train` of a detector: fits, saves the run, evaluates the test split."""
+    size = spec_size(spec)
+    train_ds, test, info, steps_per_epoch = load(args, spec, size, batch_size)
     options = optimizer_arguments(
         spec.training.get("optimizer", {}), epochs * steps_per_epoch, optimizer_flags
     )
@@ -267,28 +277,41 @@ def train(args, spec, batch_size, epochs, optimizer_flags):
     seconds = time.perf_counter() - start
     path = os.path.join(output, MODEL_FILE)
     model.save(path)
+    write_run_info(
+        output,
+        info,
+        size,
+        args,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size,
+        train_seconds=round(seconds, 1),
+    )
+    print(f"saved {path} (trained in {seconds:.0f} s)")
+    metrics = evaluate_detector(model, test, info.num_classes, size)
+    report(metrics, info.name, info.test_split, args.metrics_json)
+    return 0
+
+
+def write_run_info(folder, info, size, args, **fields):
+    """Writes `folder/detection.json`: what `zoo evaluate` and `zoo detect`
+    need to know of the detector beside it (dataset, classes, input size)."""
     run_info = {
         "dataset": info.name,
         "class_names": list(info.class_names),
         "input_size": size,
         "train_split": info.train_split,
         "test_split": info.test_split,
-        "epochs": epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "batch_size": batch_size,
+        **fields,
         "seed": args.seed,
         "precision": keras.config.dtype_policy().name,
-        "train_seconds": round(seconds, 1),
         "data_dir": _absolute(args.data_dir),
         "manual_dir": _absolute(args.manual_dir),
     }
-    with open(os.path.join(output, DETECTION_FILE), "w") as f:
+    with open(os.path.join(folder, DETECTION_FILE), "w") as f:
         json.dump(run_info, f, indent=2)
         f.write("\n")
-    print(f"saved {path} (trained in {seconds:.0f} s)")
-    metrics = evaluate_detector(model, test, info.num_classes, size)
-    report(metrics, info.name, info.test_split, args.metrics_json)
-    return 0
+    return run_info
 
 
 def _absolute(path):
@@ -313,7 +336,7 @@ def evaluate(args, is_path, model=None):
         size = input_size(model, run_info.get("input_size"))
     else:
         spec = zoo.get_model_spec(args.model)
-        size = _spec_size(spec)
+        size = spec_size(spec)
     set_precision(args.precision)
     default = spec.training.get("batch_size", DEFAULT_BATCH_SIZE) if spec else None
     _, test, info = load_detection(
