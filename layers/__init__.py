@@ -7,6 +7,7 @@ that use them load with `keras.saving.load_model(path, safe_mode=True)`.
 from layers.additive_attention import AdditiveAttention
 from layers.attention_pooling import AttentionPooling
 from layers.convolutional_attention_module import ConvolutionalAttentionModule
+from layers.hashed_bigram_embedding import HashedBigramEmbedding
 from layers.ind_rnn_cell import IndRNNCell
 from layers.janet_cell import JANETCell
 from layers.local_attention import LocalAttention
@@ -24,6 +25,7 @@ __all__ = [
     "AdditiveAttention",
     "AttentionPooling",
     "ConvolutionalAttentionModule",
+    "HashedBigramEmbedding",
     "IndRNNCell",
     "JANETCell",
     "LocalAttention",

@@ -2,9 +2,10 @@
 
 import keras
 
+from layers.hashed_bigram_embedding import HashedBigramEmbedding
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_encoder import TransformerEncoder
-from layers.validation import check_positive_int, check_rate
+from layers.validation import check_non_negative_int, check_positive_int, check_rate
 from zoo._image import logits
 from zoo._text import pool, token_input
 
@@ -19,6 +20,7 @@ def transformer_classifier(
     intermediate_dim=256,
     dropout=0.1,
     pooling="mean",
+    bigram_buckets=0,
     name="transformer_classifier",
 ):
     """Builds a transformer encoder classifier (Vaswani et al., 2017).
@@ -41,6 +43,10 @@ def transformer_classifier(
         dropout: dropout inside the blocks, on the embeddings and before the
             logits.
         pooling: `"mean"` or `"attention"`.
+        bigram_buckets: 0 (default) for token embeddings alone, or the number
+            of hash buckets of a `HashedBigramEmbedding` added to them: each
+            token also embeds its pair with the next token (fastText's
+            bigrams, which IMDB's long reviews reward).
         name: model name.
 
     Returns:
@@ -54,6 +60,7 @@ def transformer_classifier(
     num_layers = check_positive_int("num_layers", num_layers)
     num_heads = check_positive_int("num_heads", num_heads)
     dropout = check_rate("dropout", dropout)
+    bigram_buckets = check_non_negative_int("bigram_buckets", bigram_buckets)
     if hidden_dim % num_heads:
         raise ValueError(
             "Argument `num_heads` must divide `hidden_dim`. "
@@ -63,6 +70,11 @@ def transformer_classifier(
     x = TokenAndPositionEmbedding(
         vocabulary_size, max_length, hidden_dim, mask_zero=True, name="embedding"
     )(tokens)
+    if bigram_buckets:
+        bigrams = HashedBigramEmbedding(
+            bigram_buckets, hidden_dim, mask_zero=True, name="bigram_embedding"
+        )(tokens)
+        x = keras.layers.Add(name="token_and_bigram")([x, bigrams])
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for i in range(1, num_layers + 1):
         x = TransformerEncoder(
