@@ -392,6 +392,8 @@ def test_attention_maps_need_an_attention_layer():
         ("attention_cnn_tiny", dict(hidden_dim=-1), "hidden_dim"),
         ("vit_small", dict(input_shape=(30, 30, 1)), "patch_size"),
         ("vit_small", dict(num_heads=5), "num_heads"),
+        ("transformer_classifier_tiny", dict(bigram_buckets=-1), "bigram_buckets"),
+        ("transformer_classifier_tiny", dict(bigram_buckets=2**20), "bigram_buckets"),
     ],
 )
 def test_bad_builder_arguments_are_named(name, overrides, argument):

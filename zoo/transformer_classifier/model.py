@@ -2,7 +2,7 @@
 
 import keras
 
-from layers.hashed_bigram_embedding import HashedBigramEmbedding
+from layers.hashed_bigram_embedding import MAX_BUCKETS, HashedBigramEmbedding
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_encoder import TransformerEncoder
 from layers.validation import check_non_negative_int, check_positive_int, check_rate
@@ -61,6 +61,11 @@ def transformer_classifier(
     num_heads = check_positive_int("num_heads", num_heads)
     dropout = check_rate("dropout", dropout)
     bigram_buckets = check_non_negative_int("bigram_buckets", bigram_buckets)
+    if bigram_buckets > MAX_BUCKETS:
+        raise ValueError(
+            f"Argument `bigram_buckets` must be at most {MAX_BUCKETS}. "
+            f"Received: bigram_buckets={bigram_buckets}"
+        )
     if hidden_dim % num_heads:
         raise ValueError(
             "Argument `num_heads` must divide `hidden_dim`. "
