@@ -50,6 +50,12 @@ CASES = {
         {"return_attention_maps": True},
         [(b, t, 5, D), (b, 1, 1, D), (b, t, 5, 1)],
     ),
+    "HashedBigramEmbedding": lambda b, t: (
+        layers.HashedBigramEmbedding(7, D, mask_zero=True),
+        (np.ones((b, t), "int32"),),
+        {},
+        [(b, t, D)],
+    ),
     "IndRNNCell": lambda b, t: _recurrent(layers.IndRNNCell(4), b, t),
     "JANETCell": lambda b, t: _recurrent(layers.JANETCell(4), b, t),
     "LocalAttention": lambda b, t: (

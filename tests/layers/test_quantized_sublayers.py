@@ -16,6 +16,11 @@ CASES = {
         (5,),
         "int32",
     ),
+    "bigram": (
+        lambda: layers.HashedBigramEmbedding(31, 8, mask_zero=True),
+        (5,),
+        "int32",
+    ),
 }
 
 
