@@ -15,6 +15,7 @@ from layers.multi_head_attention import MultiHeadAttention
 from layers.position_embedding import PositionEmbedding
 from layers.positional_encoding import PositionalEncoding
 from layers.prediction_average import PredictionAverage
+from layers.quantizable_conv2d import QuantizableConv2D
 from layers.self_attention import SelfAttention
 from layers.self_attention_2d import SelfAttention2D
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
@@ -33,6 +34,7 @@ __all__ = [
     "PositionEmbedding",
     "PositionalEncoding",
     "PredictionAverage",
+    "QuantizableConv2D",
     "SelfAttention",
     "SelfAttention2D",
     "TokenAndPositionEmbedding",

@@ -88,6 +88,12 @@ CASES = {
         {},
         [(b, t)],
     ),
+    "QuantizableConv2D": lambda b, t: (
+        layers.QuantizableConv2D(4, 3, padding="same"),
+        (_floats(b, t, 5, D),),
+        {},
+        [(b, t, 5, 4)],
+    ),
     "SelfAttention": lambda b, t: (
         layers.SelfAttention(4, top_k=2, causal=True),
         (_floats(b, t, D),),

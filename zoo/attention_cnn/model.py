@@ -2,6 +2,7 @@
 
 import keras
 
+from layers.quantizable_conv2d import QuantizableConv2D
 from layers.self_attention_2d import SelfAttention2D
 from layers.validation import check_positive_int, check_rate
 from zoo._image import image_input, logits
@@ -53,7 +54,7 @@ def attention_cnn(
     inputs = image_input(input_shape)
     x = inputs
     for i, units in enumerate(filters, start=1):
-        x = keras.layers.Conv2D(
+        x = QuantizableConv2D(
             units, 3, padding="same", activation="relu", name=f"conv{i}"
         )(x)
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)

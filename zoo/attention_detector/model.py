@@ -6,6 +6,7 @@ import numbers
 import keras
 
 from layers.convolutional_attention_module import ConvolutionalAttentionModule
+from layers.quantizable_conv2d import QuantizableConv2D
 from layers.validation import check_positive_int, check_rate
 from zoo.attention_detector.feature_map_encoder import FeatureMapEncoder
 
@@ -19,7 +20,7 @@ FLOAT32 = dict(dtype="float32")
 
 
 def _conv(x, filters, kernel_size, strides, name, **kwargs):
-    return keras.layers.Conv2D(
+    return QuantizableConv2D(
         filters,
         kernel_size,
         strides=strides,
@@ -70,7 +71,7 @@ def _head(x, channels, width, name, bias_initializer="zeros"):
     prior everywhere.
     """
     x = _conv(x, width, 3, 1, f"{name}_head_conv", activation="relu")
-    return keras.layers.Conv2D(
+    return QuantizableConv2D(
         channels,
         1,
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),

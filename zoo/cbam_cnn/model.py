@@ -3,6 +3,7 @@
 import keras
 
 from layers.convolutional_attention_module import ConvolutionalAttentionModule
+from layers.quantizable_conv2d import QuantizableConv2D
 from layers.validation import check_positive_int, check_rate
 from zoo._image import image_input, logits
 
@@ -12,7 +13,7 @@ FLOAT32 = dict(dtype="float32")
 
 
 def _conv(x, filters, kernel_size, strides, name, relu, batch_norm):
-    x = keras.layers.Conv2D(
+    x = QuantizableConv2D(
         filters,
         kernel_size,
         strides=strides,

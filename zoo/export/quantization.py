@@ -5,6 +5,7 @@ import tempfile
 
 import keras
 
+from layers.quantizable_conv2d import QuantizableConv2D
 from layers.validation import check_choice
 
 # Modes `export_model(..., quantize=...)` takes: checked end to end (served
@@ -14,7 +15,12 @@ QUANTIZE_MODES = ("int8",)
 # run eagerly: a graph's fused float ops round differently, which moves some
 # activations by one int8 step (measured up to 0.03 on vit_base's logits).
 QUANTIZED_ATOL = 0.05
-QUANTIZABLE = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
+QUANTIZABLE = (
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Embedding,
+    QuantizableConv2D,
+)
 
 
 def quantized_copy(model, mode):
@@ -23,8 +29,10 @@ def quantized_copy(model, mode):
     The copy goes through a `.keras` file (loaded with `safe_mode=True`), so
     everything the model holds travels, a `TextClassifier`'s vocabulary too.
     Keras 3 quantizes `Dense`, `EinsumDense` and `Embedding` layers (weights
-    int8 with per-channel scales, inputs quantized on the fly); other layers,
-    convolutions among them, stay float.
+    int8 with per-channel scales, inputs quantized on the fly); the zoo's
+    convolutions are `layers.QuantizableConv2D` (int8 kernels, per output
+    channel, dequantized for a float convolution). Other layers, a plain
+    `keras.layers.Conv2D` among them, stay float.
 
     Args:
         model: a built `keras.Model`.
@@ -47,6 +55,6 @@ def quantized_copy(model, mode):
     if not any(v.dtype == mode for v in copy.weights):
         raise ValueError(
             f"Model {model.name!r} has no layer that `quantize({mode!r})` "
-            "quantizes (Dense, EinsumDense, Embedding)."
+            "quantizes (Dense, EinsumDense, Embedding, QuantizableConv2D)."
         )
     return copy

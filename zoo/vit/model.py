@@ -3,6 +3,7 @@
 import keras
 
 from layers.position_embedding import PositionEmbedding
+from layers.quantizable_conv2d import QuantizableConv2D
 from layers.transformer_encoder import TransformerEncoder
 from layers.validation import check_positive_int, check_rate
 from zoo._image import image_input, logits
@@ -65,7 +66,7 @@ def vit(
         )
     num_patches = (height // patch_size) * (width // patch_size)
 
-    x = keras.layers.Conv2D(
+    x = QuantizableConv2D(
         hidden_dim, patch_size, strides=patch_size, name="patch_embedding"
     )(inputs)
     x = keras.layers.Reshape((num_patches, hidden_dim), name="patches")(x)
