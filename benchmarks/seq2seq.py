@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import keras  # noqa: E402
+from text import add_set_argument  # noqa: E402
 from vision import machine  # noqa: E402
 
 import zoo  # noqa: E402
@@ -98,7 +99,7 @@ def train(name, args):
     set_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
     spec = zoo.get_model_spec(name)
-    config = spec.config
+    config = {**spec.config, **args.set}
     batch_size = spec.training.get("batch_size", 64)
     epochs = args.epochs or spec.training.get("epochs", 1)
     train_ds, test_ds, info = load_seq2seq(
@@ -112,7 +113,7 @@ def train(name, args):
         max_source_length=config["max_source_length"],
         max_target_length=config["max_target_length"],
     )
-    translator = translator_for(name, info)
+    translator = translator_for(name, info, **args.set)
     model = translator.seq2seq
     steps = epochs * math.ceil(info.train_examples / batch_size)
     options = optimizer_arguments(spec.training.get("optimizer", {}), steps)
@@ -148,7 +149,9 @@ def train(name, args):
             raise SystemExit(f"{path} exists: not overwritten (pick another --output)")
         translator.save(path)
         print(f"saved {path}")
-    settings = {} if args.beam_width is None else {"beam_width": args.beam_width}
+    settings = dict(args.set)
+    if args.beam_width is not None:
+        settings["beam_width"] = args.beam_width
     # A run stopped by --max-minutes records the epoch it stopped in.
     epochs_run = epochs if limit.stopped_at is None else limit.epochs_started
     shown = {"bleu": "bleu", "chrf": "chrf", "rougeL": "rougeL"}
@@ -170,7 +173,7 @@ def train(name, args):
         if key in scores
     ]
     row = dict(
-        model=name,
+        model=", ".join([name, *(f"{k}={v}" for k, v in args.set.items())]),
         dataset=f"{info.name} ({info.train_examples} train, "
         f"{len(hypotheses)} {info.splits['test']})",
         params=model.count_params(),
@@ -212,11 +215,13 @@ def main(argv=None):
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", help="folder to save the translator in")
+    add_set_argument(parser)
     parser.add_argument("--log-test", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-append", action="store_true")
     parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args(argv)
+    args.set = dict(args.set)
     args.command = "python benchmarks/seq2seq.py " + " ".join(argv or sys.argv[1:])
     rows, results = [], []
     for name in args.models.split(","):

@@ -131,6 +131,18 @@ def setting(text):
         return key, value
 
 
+def add_set_argument(parser):
+    """`--set KEY=VALUE` (repeatable): builder arguments that override the variant's."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=setting,
+        metavar="KEY=VALUE",
+        help="override a builder argument (a Python literal)",
+    )
+
+
 def table(rows):
     lines = [
         "| model | cell | dataset | params | epochs | test accuracy | training time |",
@@ -154,14 +166,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, help="default: the model's")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        type=setting,
-        metavar="KEY=VALUE",
-        help="override a builder argument (a Python literal)",
-    )
+    add_set_argument(parser)
     parser.add_argument("--log-test", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-append", action="store_true")

@@ -12,6 +12,7 @@ from layers.ind_rnn_cell import IndRNNCell
 from layers.janet_cell import JANETCell
 from layers.local_attention import LocalAttention
 from layers.multi_head_attention import MultiHeadAttention
+from layers.pointer_generator import PointerGenerator
 from layers.position_embedding import PositionEmbedding
 from layers.positional_encoding import PositionalEncoding
 from layers.prediction_average import PredictionAverage
@@ -31,6 +32,7 @@ __all__ = [
     "JANETCell",
     "LocalAttention",
     "MultiHeadAttention",
+    "PointerGenerator",
     "PositionEmbedding",
     "PositionalEncoding",
     "PredictionAverage",

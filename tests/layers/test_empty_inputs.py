@@ -82,6 +82,12 @@ CASES = {
         {},
         [(b, t, D)],
     ),
+    "PointerGenerator": lambda b, t: (
+        layers.PointerGenerator(9, 7, key_dim=4),
+        (_floats(b, t, 7), _floats(b, t, D), _floats(b, t, 6)),
+        {"source_ids": np.ones((b, t), "int32"), "return_attention_scores": True},
+        [(b, t, 7), (b, t, t)],
+    ),
     "PredictionAverage": lambda b, t: (
         layers.PredictionAverage(member_weights=[1, 3]),
         ([_floats(b, t), _floats(b, t)],),

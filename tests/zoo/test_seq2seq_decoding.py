@@ -14,8 +14,8 @@ END = 3
 SOURCE = np.array([[5, 6, 7, 8, 0], [9, 10, 11, 0, 0], [12, 4, 5, 6, 7]], "int32")
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "copy"])
+def model(request):
     keras.utils.set_random_seed(0)
     model = transformer_seq2seq(
         50,
@@ -28,10 +28,15 @@ def model():
         num_heads=4,
         intermediate_dim=64,
         dropout=0.0,
+        copy_source=request.param,
     )
     # Larger weights: logits far from uniform, so that decisions are clear.
-    for w in model.weights:
+    for w in model.trainable_weights:
         w.assign(ops.convert_to_numpy(w) * 3)
+    if request.param:
+        # Every source id copies onto a target id (ids 4-39, some shared).
+        copy_map = np.where(np.arange(50) < 4, 0, 4 + np.arange(50) % 36)
+        model.get_layer("copy").source_to_target.assign(copy_map.astype("int32"))
     return model
 
 
@@ -101,7 +106,7 @@ def test_beam_search_scores_at_least_greedy(model):
 
 
 def _biased(model, token):
-    """A copy of `model` whose logits always pick `token` (zero kernel)."""
+    """A clone of `model` whose logits always pick `token` (zero kernel)."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     dense = copy.get_layer("logits")
@@ -109,6 +114,11 @@ def _biased(model, token):
     bias[token] = 10.0
     dense.kernel.assign(np.zeros(dense.kernel.shape, "float32"))
     dense.bias.assign(bias)
+    if any(layer.name == "copy" for layer in copy.layers):
+        # Generate, never copy: generation probability sigmoid(30).
+        gate = copy.get_layer("copy").gate
+        gate.kernel.assign(np.zeros(gate.kernel.shape, "float32"))
+        gate.bias.assign(np.full(gate.bias.shape, 30.0, "float32"))
     return copy
 
 

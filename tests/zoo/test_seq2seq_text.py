@@ -274,3 +274,14 @@ def test_the_string_ops_run_inside_a_saved_model(tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "text"))
     out = loaded.round_trip(tf.constant(["Cours\u202f!", "J'AI 1.5 kg."]))
     assert _strings(out) == ["cours !", "j'ai 1.5 kg."]
+
+
+def test_copy_map_sends_source_words_to_the_same_target_words():
+    source = ["", "[UNK]", "[START]", "[END]", "obama", "the", "paris", "zzz"]
+    # Ranked by count: "The" before "the", "Paris" only cased.
+    target = ["", "[UNK]", "[START]", "[END]", "The", "the", "Obama", "Paris"]
+    lowered = text.copy_map(source, target, source_lowercase=True)
+    np.testing.assert_array_equal(lowered, [0, 0, 0, 0, 6, 4, 7, 0])
+    assert lowered.dtype == np.int32
+    cased = text.copy_map(source, target, source_lowercase=False)
+    np.testing.assert_array_equal(cased, [0, 0, 0, 0, 0, 5, 0, 0])

@@ -17,7 +17,7 @@ SOURCES = ["i am cold .", "are you happy ?", "the cat is here .", "go !"]
 TARGETS = ["j'ai froid .", "es-tu heureux ?", "le chat est là .", "va !"]
 
 
-def _translator(name="transformer_seq2seq_tiny", **kwargs):
+def _translator(name="transformer_seq2seq_tiny", copy_source=None, **kwargs):
     import tensorflow as tf
 
     from zoo.seq2seq.text import build_vocabulary
@@ -30,8 +30,9 @@ def _translator(name="transformer_seq2seq_tiny", **kwargs):
         target_vocabulary_size=target.vocabulary_size(),
         max_source_length=8,
         max_target_length=6,
+        **({} if copy_source is None else {"copy_source": copy_source}),
     )
-    for w in seq2seq.weights:
+    for w in seq2seq.trainable_weights:
         w.assign(keras.ops.convert_to_numpy(w) * 2)
     args = dict(max_source_length=8, max_target_length=6, french_spacing=True)
     return Translator(seq2seq, source, target, **(args | kwargs))
@@ -110,3 +111,22 @@ def test_a_target_vocabulary_without_start_and_end_is_refused():
     plain.adapt(tf.constant(TARGETS))
     with pytest.raises(ValueError, match="target_vectorizer"):
         Translator(translator.seq2seq, translator.source_vectorizer, plain, 8, 6)
+
+
+def test_a_copying_model_gets_its_map_from_the_vocabularies(tmp_path):
+    translator = _translator("transformer_seq2seq_tiny", copy_source=True)
+    source = translator.source_vectorizer.get_vocabulary()
+    target = translator.target_vectorizer.get_vocabulary()
+    ids = keras.ops.convert_to_numpy(
+        translator.seq2seq.get_layer("copy").source_to_target
+    )
+    # Words in both vocabularies ("." "?" "!" and no others) copy onto themselves.
+    shared = {w for w in source[4:] if w in target}
+    assert shared == {".", "?", "!"}
+    assert {source[i] for i in np.flatnonzero(ids)} == shared
+    assert all(target[ids[source.index(w)]] == w for w in shared)
+    path = tmp_path / "copy.keras"
+    translator.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    again = loaded.seq2seq.get_layer("copy").source_to_target
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again), ids)

@@ -289,3 +289,34 @@ def ids_to_words(vectorizer, ids):
     inside = (ids >= 0) & (ids < tf.shape(vocabulary)[0])
     words = tf.gather(vocabulary, tf.where(inside, ids, UNK_ID))
     return words
+
+
+def copy_map(source_vocabulary, target_vocabulary, source_lowercase):
+    """Each source id's target id of the same word, for `PointerGenerator`.
+
+    A source word maps to the target word spelled the same; when the source
+    is lower-cased, to the most frequent target word that lower-cases to it
+    (target vocabularies are ranked by count: "obama" -> "Obama"). The
+    reserved ids, and words the target vocabulary lacks, map to 0 (nothing
+    to copy).
+
+    Args:
+        source_vocabulary: the source words by id (`get_vocabulary()`).
+        target_vocabulary: the target words by id.
+        source_lowercase: whether the source words are lower-cased.
+
+    Returns:
+        int32 NumPy `(len(source_vocabulary),)`.
+    """
+    targets = {}
+    for index, word in enumerate(target_vocabulary):
+        if index < len(RESERVED):
+            continue
+        targets.setdefault(word.lower() if source_lowercase else word, index)
+    return np.array(
+        [
+            targets.get(word, 0) if index >= len(RESERVED) else 0
+            for index, word in enumerate(source_vocabulary)
+        ],
+        "int32",
+    )

@@ -2,6 +2,7 @@
 
 from keras import ops
 
+from layers.pointer_generator import PointerGenerator
 from layers.transformer_decoder import TransformerDecoder
 from layers.transformer_encoder import TransformerEncoder
 
@@ -16,6 +17,9 @@ class TransformerStepper:
     `state`) and returns the next token's logits, so a step costs attention
     over the tokens so far, not a re-run of the prefix. The cross-attention
     weights returned are those of the last block, averaged over its heads.
+    A model with a `PointerGenerator` (`"copy"`, `copy_source=True`) gets
+    its copy keys computed once in `start`, and `step` returns the
+    pointer-generator's log-probabilities as the logits.
 
     Args:
         model: a model built by `zoo.transformer_seq2seq.transformer_seq2seq`
@@ -31,6 +35,8 @@ class TransformerStepper:
         self.encoders = [x for x in layers if isinstance(x, TransformerEncoder)]
         self.decoders = [x for x in layers if isinstance(x, TransformerDecoder)]
         self.logits = model.get_layer("logits")
+        copies = [x for x in layers if isinstance(x, PointerGenerator)]
+        self.copy = copies[0] if copies else None
         if not self.decoders:
             raise ValueError(
                 f"Model {model.name!r} has no `TransformerDecoder` block: it is "
@@ -49,7 +55,14 @@ class TransformerStepper:
             self_cache, cross_cache = decoder.initial_cache(batch, max_length, x)
             state.append(self_cache)
             crosses.append(cross_cache)
-        return state, {"cross": crosses, "source_mask": source_mask}
+        constants = {"cross": crosses, "source_mask": source_mask}
+        if self.copy is not None:
+            constants["copy"] = {
+                "encoded": x,
+                "keys": self.copy.compute_keys(x),
+                "source": source,
+            }
+        return state, constants
 
     def step(self, tokens, index, state, constants):
         """`(logits (N, V), state, attention (N, S))` of the `(N, 1)` tokens."""
@@ -69,4 +82,10 @@ class TransformerStepper:
             if i == last:
                 weights = ops.mean(result[2][:, :, 0, :], axis=1)
             caches.append(cache)
-        return ops.cast(self.logits(x)[:, 0], "float32"), caches, weights
+        logits = self.logits(x)
+        if self.copy is not None:
+            copy = constants["copy"]
+            logits = self.copy(
+                logits, x, copy["encoded"], copy["source"], keys=copy["keys"]
+            )
+        return ops.cast(logits[:, 0], "float32"), caches, weights

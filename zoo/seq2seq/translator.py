@@ -38,7 +38,10 @@ class Translator(keras.Model):
     is decoded with beam search (`beam_width=1`: greedy) up to
     `max_target_length` tokens, end token included, and detokenized. The
     tokenization is TensorFlow string ops, so strings in and out need the
-    TensorFlow backend; `generate` on token ids runs on any backend.
+    TensorFlow backend; `generate` on token ids runs on any backend. A
+    `PointerGenerator` in the token model (`copy_source=True`) gets its
+    source-to-target id map from the two vocabularies here (`copy_map`); a
+    loaded translator reads the saved map.
 
     Args:
         seq2seq: a `keras.Model` from `{"source", "target"}` int32 tokens to
@@ -108,8 +111,25 @@ class Translator(keras.Model):
                 f"Argument `target_vectorizer` must have {RESERVED_TOKENS[2:]} at "
                 f"ids 2 and 3. Received: ids 0-3 {vocabulary[:4]}"
             )
+        if len(vocabulary) > 2:
+            self._set_copy_maps()
         self.stepper = stepper_for(seq2seq)
         self.built = True
+
+    def _set_copy_maps(self):
+        """Points each `PointerGenerator`'s source ids at the same target words."""
+        from layers.pointer_generator import PointerGenerator
+        from zoo.seq2seq.text import copy_map
+
+        copies = [x for x in self.seq2seq.layers if isinstance(x, PointerGenerator)]
+        if copies:
+            ids = copy_map(
+                self.source_vectorizer.get_vocabulary(),
+                self.target_vectorizer.get_vocabulary(),
+                self.source_lowercase,
+            )
+            for layer in copies:
+                layer.source_to_target.assign(ids)
 
     @property
     def end_id(self):

@@ -2,10 +2,11 @@
 
 import keras
 
+from layers.pointer_generator import PointerGenerator
 from layers.token_and_position_embedding import TokenAndPositionEmbedding
 from layers.transformer_decoder import TransformerDecoder
 from layers.transformer_encoder import TransformerEncoder
-from layers.validation import check_positive_int, check_rate
+from layers.validation import check_choice, check_positive_int, check_rate
 
 
 def seq2seq_inputs():
@@ -28,6 +29,7 @@ def transformer_seq2seq(
     intermediate_dim=1024,
     dropout=0.1,
     normalize_first=False,
+    copy_source=False,
     name="transformer_seq2seq",
 ):
     """Builds a transformer encoder-decoder (Vaswani et al., 2017).
@@ -39,7 +41,12 @@ def transformer_seq2seq(
     (`"target_embedding"`), dropout, `num_decoder_layers` `TransformerDecoder`
     blocks (`"decoder{i}"`: causal self-attention, cross-attention to the
     encoder output, which hides padded source tokens), then a float32 `Dense`
-    (`"logits"`) over the target vocabulary. `zoo.seq2seq.decoding` decodes
+    (`"logits"`) over the target vocabulary. With `copy_source`, a
+    `PointerGenerator` (`"copy"`, one attention head of `hidden_dim //
+    num_heads` over the encoder output) mixes those logits with copying
+    source tokens, and the model returns its log-probabilities (which act as
+    logits); `zoo.Translator` sets its source-to-target id map from the
+    vocabularies. `zoo.seq2seq.decoding` decodes
     it step by step with key/value caches.
 
     Args:
@@ -56,12 +63,13 @@ def transformer_seq2seq(
         intermediate_dim: hidden size of the feed-forward networks.
         dropout: dropout inside the blocks and on the embeddings.
         normalize_first: pre-norm blocks (`True`) or post-norm (`False`).
+        copy_source: add the pointer-generator's copying (See et al., 2017).
         name: model name.
 
     Returns:
         An uncompiled functional `keras.Model` from `{"source", "target"}`
         (int32 `(batch, length)`) to float32 logits `(batch, target length,
-        target_vocabulary_size)`.
+        target_vocabulary_size)` (log-probabilities with `copy_source`).
     """
     sizes = dict(
         source_vocabulary_size=source_vocabulary_size,
@@ -76,6 +84,7 @@ def transformer_seq2seq(
     )
     sizes = {k: check_positive_int(k, v) for k, v in sizes.items()}
     dropout = check_rate("dropout", dropout)
+    copy_source = check_choice("copy_source", copy_source, (False, True))
     if hidden_dim % num_heads:
         raise ValueError(
             "Argument `num_heads` must divide `hidden_dim`. "
@@ -112,4 +121,11 @@ def transformer_seq2seq(
     logits = keras.layers.Dense(
         sizes["target_vocabulary_size"], dtype="float32", name="logits"
     )(y)
+    if copy_source:
+        logits = PointerGenerator(
+            sizes["source_vocabulary_size"],
+            sizes["target_vocabulary_size"],
+            key_dim=hidden_dim // num_heads,
+            name="copy",
+        )(logits, y, encoded, inputs["source"])
     return keras.Model(inputs, logits, name=name)

@@ -7,7 +7,8 @@ def search_space(hp, config, optimizer):
     """Maps `hp` to `transformer_seq2seq` and `build_optimizer` arguments.
 
     Tunes the token size, the encoder and decoder depths, heads, the
-    feed-forward size, dropout, pre- or post-norm and the optimizer (see
+    feed-forward size, dropout, pre- or post-norm, copying (the
+    pointer-generator) and the optimizer (see
     `optimizer_search_space`). Vocabularies and maximum lengths stay fixed
     (the data decide them). Defaults: `config`, `optimizer`.
 
@@ -43,5 +44,6 @@ def search_space(hp, config, optimizer):
         normalize_first=hp.Boolean(
             "normalize_first", default=config["normalize_first"]
         ),
+        copy_source=hp.Boolean("copy_source", default=config["copy_source"]),
     )
     return args, optimizer_search_space(hp, optimizer)
